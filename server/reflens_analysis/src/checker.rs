@@ -1,0 +1,525 @@
+//! The context every rule runs in: the source, its syntax tree and tokens, what names are bound
+//! to at module level, and helpers to build edits that fit the surrounding code.
+
+use ruff_python_ast::token::{TokenKind, Tokens};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_source_file::LineIndex;
+use ruff_text_size::{Ranged, TextLen, TextRange, TextSize};
+use rustc_hash::FxHashMap;
+
+use crate::diagnostic::{Diagnostic, Edit};
+use crate::registry::Rule;
+use crate::settings::Settings;
+
+pub struct Checker<'a> {
+    pub source: &'a str,
+    pub suite: &'a [Stmt],
+    pub tokens: &'a Tokens,
+    pub line_index: &'a LineIndex,
+    pub semantic: Semantic<'a>,
+    pub settings: &'a Settings,
+    diagnostics: Vec<Diagnostic>,
+    /// Start offsets of the lines that begin inside a multi-line string, sorted.
+    lines_in_strings: Vec<TextSize>,
+    indent_unit: String,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(
+        source: &'a str,
+        suite: &'a [Stmt],
+        tokens: &'a Tokens,
+        line_index: &'a LineIndex,
+        settings: &'a Settings,
+    ) -> Self {
+        let mut indent_unit = None;
+        let mut lines_in_strings = Vec::new();
+        for token in tokens.iter() {
+            match token.kind() {
+                TokenKind::Indent if indent_unit.is_none() => {
+                    let text = &source[token.range()];
+                    if !text.is_empty() {
+                        indent_unit = Some(text.to_owned());
+                    }
+                }
+                TokenKind::String | TokenKind::FStringMiddle | TokenKind::TStringMiddle => {
+                    let text = &source[token.range()];
+                    if text.contains(['\n', '\r']) {
+                        let start = token.start();
+                        for (pos, ch) in text.char_indices() {
+                            if ch == '\n' || (ch == '\r' && !text[pos + 1..].starts_with('\n')) {
+                                let line_start = start + TextSize::try_from(pos + 1).unwrap_or_default();
+                                if line_start < token.end() {
+                                    lines_in_strings.push(line_start);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        lines_in_strings.sort_unstable();
+        lines_in_strings.dedup();
+        Self {
+            source,
+            suite,
+            tokens,
+            line_index,
+            semantic: Semantic::new(suite),
+            settings,
+            diagnostics: Vec::new(),
+            lines_in_strings,
+            indent_unit: indent_unit.unwrap_or_else(|| "    ".to_owned()),
+        }
+    }
+
+    pub fn enabled(&self, rule: Rule) -> bool {
+        self.settings.rules.contains(rule)
+    }
+
+    pub fn report(&mut self, diagnostic: Diagnostic) {
+        if diagnostic.rule().is_none_or(|rule| self.enabled(rule)) {
+            self.diagnostics.push(diagnostic);
+        }
+    }
+
+    pub fn into_diagnostics(self) -> Vec<Diagnostic> {
+        self.diagnostics
+    }
+
+    // ---- text helpers ----------------------------------------------------------------------
+
+    pub fn slice<T: Ranged>(&self, ranged: T) -> &'a str {
+        &self.source[ranged.range()]
+    }
+
+    /// Offset of the start of the line containing `offset`.
+    pub fn line_start(&self, offset: TextSize) -> TextSize {
+        let before = &self.source[..offset.to_usize()];
+        match before.rfind(['\n', '\r']) {
+            Some(pos) => TextSize::try_from(pos + 1).unwrap_or_default(),
+            None => TextSize::default(),
+        }
+    }
+
+    /// Offset of the end of the line containing `offset`, before its line break.
+    pub fn line_end(&self, offset: TextSize) -> TextSize {
+        let after = &self.source[offset.to_usize()..];
+        match after.find(['\n', '\r']) {
+            Some(pos) => offset + TextSize::try_from(pos).unwrap_or_default(),
+            None => self.source.text_len(),
+        }
+    }
+
+    /// Offset just after the line break that ends the line containing `offset`.
+    pub fn full_line_end(&self, offset: TextSize) -> TextSize {
+        let end = self.line_end(offset);
+        let rest = &self.source[end.to_usize()..];
+        if rest.starts_with("\r\n") {
+            end + TextSize::new(2)
+        } else if rest.starts_with(['\n', '\r']) {
+            end + TextSize::new(1)
+        } else {
+            end
+        }
+    }
+
+    /// The line break the file uses (for inserted lines).
+    pub fn line_ending(&self) -> &'static str {
+        match self.source.find(['\n', '\r']) {
+            Some(pos) if self.source[pos..].starts_with("\r\n") => "\r\n",
+            Some(pos) if self.source[pos..].starts_with('\r') => "\r",
+            _ => "\n",
+        }
+    }
+
+    /// The whitespace that starts the line containing `offset`.
+    pub fn indentation(&self, offset: TextSize) -> &'a str {
+        let start = self.line_start(offset);
+        let line = &self.source[start.to_usize()..self.line_end(offset).to_usize()];
+        let len = line.len() - line.trim_start_matches([' ', '\t', '\x0c']).len();
+        &line[..len]
+    }
+
+    /// One level of indentation as the file writes it (four spaces if the file never indents).
+    pub fn indent_unit(&self) -> &str {
+        &self.indent_unit
+    }
+
+    /// True if `stmt` starts its line (it is not `a = 1; <stmt>`).
+    pub fn starts_line(&self, stmt: &impl Ranged) -> bool {
+        let start = self.line_start(stmt.start());
+        self.source[start.to_usize()..stmt.start().to_usize()]
+            .chars()
+            .all(|c| matches!(c, ' ' | '\t' | '\x0c'))
+    }
+
+    /// True if something other than a comment follows `stmt` on its last line (`<stmt>; b = 2`).
+    pub fn followed_on_line(&self, stmt: &impl Ranged) -> bool {
+        let rest = &self.source[stmt.end().to_usize()..self.line_end(stmt.end()).to_usize()];
+        let rest = rest.trim_start();
+        !(rest.is_empty() || rest.starts_with('#'))
+    }
+
+    /// The full lines covering `range`, from the start of its first line to after the line
+    /// break of its last line.
+    pub fn full_lines(&self, range: TextRange) -> TextRange {
+        TextRange::new(self.line_start(range.start()), self.full_line_end(range.end()))
+    }
+
+    /// Copies the lines of `range` (which must be full lines) with `extra` added to each
+    /// line's indentation, leaving lines inside multi-line strings untouched.
+    pub fn indent_lines(&self, range: TextRange, extra: &str) -> String {
+        let text = &self.source[range];
+        let mut out = String::with_capacity(text.len() + extra.len() * 8);
+        let mut offset = range.start();
+        for line in text.split_inclusive('\n') {
+            let blank = line.trim().is_empty();
+            if !blank && self.lines_in_strings.binary_search(&offset).is_err() {
+                out.push_str(extra);
+            }
+            out.push_str(line);
+            offset += line.text_len();
+        }
+        out
+    }
+
+    /// True if the line starting at `offset` begins inside a multi-line string.
+    pub fn line_in_string(&self, line_start: TextSize) -> bool {
+        self.lines_in_strings.binary_search(&line_start).is_ok()
+    }
+
+    /// An edit that makes `module` importable as written in a fix, and the text to refer to it:
+    /// (`"weakref"`, insert `import weakref`) or (`"weakref"`, nothing) if already imported.
+    /// With `member`, reuses `from module import member` when the file has it.
+    pub fn import_edit(&self, module: &str, member: &str) -> (String, Option<Edit>) {
+        if let Some(bound) = self.semantic.module_alias_for(module) {
+            return (format!("{bound}.{member}"), None);
+        }
+        if let Some(bound) = self.semantic.member_alias_for(module, member) {
+            return (bound.to_owned(), None);
+        }
+        let at = self.import_insertion_point();
+        let edit = Edit::insertion(format!("import {module}{}", self.line_ending()), at);
+        (format!("{module}.{member}"), Some(edit))
+    }
+
+    /// Where a new top-level `import` goes: after the leading block of imports (or after the
+    /// docstring and `__future__` imports), at the start of a line.
+    fn import_insertion_point(&self) -> TextSize {
+        let mut after: Option<&Stmt> = None;
+        for (index, stmt) in self.suite.iter().enumerate() {
+            match stmt {
+                Stmt::Expr(ast::StmtExpr { value, .. })
+                    if index == 0 && value.is_string_literal_expr() =>
+                {
+                    after = Some(stmt);
+                }
+                Stmt::Import(_) | Stmt::ImportFrom(_) => after = Some(stmt),
+                _ => break,
+            }
+        }
+        match after {
+            Some(stmt) => self.full_line_end(stmt.end()),
+            None => {
+                // Keep a shebang and coding cookie first.
+                let mut offset = TextSize::default();
+                for line in self.source.split_inclusive('\n') {
+                    let trimmed = line.trim_start();
+                    if trimmed.starts_with("#!") || (trimmed.starts_with('#') && trimmed.contains("coding")) {
+                        offset += line.text_len();
+                    } else {
+                        break;
+                    }
+                }
+                offset
+            }
+        }
+    }
+
+    /// Whether any comment lies within `range` (a fix that deletes it would lose it).
+    pub fn has_comments(&self, range: TextRange) -> bool {
+        self.tokens
+            .in_range_clamped(range)
+            .iter()
+            .any(|token| token.kind() == TokenKind::Comment)
+    }
+}
+
+trait TokensExt {
+    fn in_range_clamped(&self, range: TextRange) -> &[ruff_python_ast::token::Token];
+}
+
+impl TokensExt for Tokens {
+    fn in_range_clamped(&self, range: TextRange) -> &[ruff_python_ast::token::Token] {
+        let start = self.partition_point(|token| token.start() < range.start());
+        let end = self.partition_point(|token| token.end() <= range.end());
+        if start <= end { &self[start..end] } else { &[] }
+    }
+}
+
+/// What names are bound to at module level, and how imports spell qualified names.
+pub struct Semantic<'a> {
+    /// Local name → the qualified name it imports (`lc` → `functools.lru_cache`).
+    imports: FxHashMap<&'a str, String>,
+    /// Module-level statements that bind each name, in source order.
+    module_bindings: FxHashMap<&'a str, Vec<&'a Stmt>>,
+}
+
+impl<'a> Semantic<'a> {
+    fn new(suite: &'a [Stmt]) -> Self {
+        let mut semantic = Semantic {
+            imports: FxHashMap::default(),
+            module_bindings: FxHashMap::default(),
+        };
+        semantic.collect_module(suite);
+        // Imports inside functions and classes count too, unless the module binds the name.
+        let mut nested = NestedImports(Vec::new());
+        for stmt in suite {
+            ruff_python_ast::statement_visitor::StatementVisitor::visit_stmt(&mut nested, stmt);
+        }
+        for stmt in nested.0 {
+            for (name, qualified) in import_bindings(stmt) {
+                semantic.imports.entry(name).or_insert(qualified);
+            }
+        }
+        semantic
+    }
+
+    fn collect_module(&mut self, body: &'a [Stmt]) {
+        for stmt in body {
+            match stmt {
+                Stmt::Import(_) | Stmt::ImportFrom(_) => {
+                    for (name, qualified) in import_bindings(stmt) {
+                        self.imports.entry(name).or_insert(qualified);
+                        self.module_bindings.entry(name).or_default().push(stmt);
+                    }
+                }
+                Stmt::FunctionDef(def) => self.bind(def.name.as_str(), stmt),
+                Stmt::ClassDef(def) => self.bind(def.name.as_str(), stmt),
+                Stmt::Assign(assign) => {
+                    for target in &assign.targets {
+                        self.bind_target(target, stmt);
+                    }
+                }
+                Stmt::AnnAssign(assign) => self.bind_target(&assign.target, stmt),
+                Stmt::AugAssign(assign) => self.bind_target(&assign.target, stmt),
+                Stmt::For(for_) => {
+                    self.bind_target(&for_.target, stmt);
+                    self.collect_module(&for_.body);
+                    self.collect_module(&for_.orelse);
+                }
+                Stmt::While(while_) => {
+                    self.collect_module(&while_.body);
+                    self.collect_module(&while_.orelse);
+                }
+                Stmt::If(if_) => {
+                    self.collect_module(&if_.body);
+                    for clause in &if_.elif_else_clauses {
+                        self.collect_module(&clause.body);
+                    }
+                }
+                Stmt::With(with) => {
+                    for item in &with.items {
+                        if let Some(vars) = &item.optional_vars {
+                            self.bind_target(vars, stmt);
+                        }
+                    }
+                    self.collect_module(&with.body);
+                }
+                Stmt::Try(try_) => {
+                    self.collect_module(&try_.body);
+                    for handler in &try_.handlers {
+                        let ast::ExceptHandler::ExceptHandler(handler) = handler;
+                        self.collect_module(&handler.body);
+                    }
+                    self.collect_module(&try_.orelse);
+                    self.collect_module(&try_.finalbody);
+                }
+                Stmt::Match(match_) => {
+                    for case in &match_.cases {
+                        self.collect_module(&case.body);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn bind(&mut self, name: &'a str, stmt: &'a Stmt) {
+        self.module_bindings.entry(name).or_default().push(stmt);
+    }
+
+    fn bind_target(&mut self, target: &'a Expr, stmt: &'a Stmt) {
+        match target {
+            Expr::Name(name) => self.bind(name.id.as_str(), stmt),
+            Expr::Tuple(tuple) => tuple.iter().for_each(|elt| self.bind_target(elt, stmt)),
+            Expr::List(list) => list.iter().for_each(|elt| self.bind_target(elt, stmt)),
+            Expr::Starred(starred) => self.bind_target(&starred.value, stmt),
+            _ => {}
+        }
+    }
+
+    /// The module-level statements that bind `name`.
+    pub fn module_bindings(&self, name: &str) -> &[&'a Stmt] {
+        self.module_bindings.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn is_module_level(&self, name: &str) -> bool {
+        self.module_bindings.contains_key(name)
+    }
+
+    /// The dotted, fully qualified name an expression refers to through the file's imports:
+    /// `lc` → `functools.lru_cache`, `ft.cache` → `functools.cache`, `open` → `builtins.open`.
+    pub fn qualified_name(&self, expr: &Expr) -> Option<String> {
+        let mut segments = Vec::new();
+        let mut current = expr;
+        loop {
+            match current {
+                Expr::Attribute(attr) => {
+                    segments.push(attr.attr.as_str());
+                    current = &attr.value;
+                }
+                Expr::Name(name) => {
+                    let root = name.id.as_str();
+                    let mut out = if let Some(imported) = self.imports.get(root) {
+                        imported.clone()
+                    } else if !self.module_bindings.contains_key(root) && is_builtin(root) {
+                        format!("builtins.{root}")
+                    } else {
+                        return None;
+                    };
+                    for segment in segments.iter().rev() {
+                        out.push('.');
+                        out.push_str(segment);
+                    }
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// True if `expr` refers to one of `names` (fully qualified, e.g. `functools.cache`).
+    pub fn resolves_to(&self, expr: &Expr, names: &[&str]) -> bool {
+        self.qualified_name(expr)
+            .is_some_and(|qualified| names.contains(&qualified.as_str()))
+    }
+
+    /// The name under which `module` is imported whole (`import weakref` / `import weakref as wr`).
+    fn module_alias_for(&self, module: &str) -> Option<&'a str> {
+        self.imports
+            .iter()
+            .filter(|(name, qualified)| qualified.as_str() == module && self.is_module_level(name))
+            .map(|(name, _)| *name)
+            // Prefer the plain module name over an alias.
+            .min_by_key(|name| (*name != module, *name))
+    }
+
+    /// The name under which `module.member` is imported (`from weakref import WeakSet`).
+    fn member_alias_for(&self, module: &str, member: &str) -> Option<&'a str> {
+        let wanted = format!("{module}.{member}");
+        self.imports
+            .iter()
+            .filter(|(name, qualified)| **qualified == wanted && self.is_module_level(name))
+            .map(|(name, _)| *name)
+            .min()
+    }
+}
+
+struct NestedImports<'a>(Vec<&'a Stmt>);
+
+impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for NestedImports<'a> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::Import(_) | Stmt::ImportFrom(_) => self.0.push(stmt),
+            _ => ruff_python_ast::statement_visitor::walk_stmt(self, stmt),
+        }
+    }
+}
+
+/// The names an import statement binds and the qualified names they stand for.
+fn import_bindings(stmt: &Stmt) -> Vec<(&str, String)> {
+    match stmt {
+        Stmt::Import(import) => import
+            .names
+            .iter()
+            .map(|alias| match &alias.asname {
+                Some(asname) => (asname.as_str(), alias.name.to_string()),
+                // `import os.path` binds `os`.
+                None => {
+                    let root = alias.name.as_str().split('.').next().unwrap_or_default();
+                    (root, root.to_owned())
+                }
+            })
+            .collect(),
+        Stmt::ImportFrom(import) => {
+            let module = import.module.as_ref().map_or("", |m| m.as_str());
+            let prefix = ".".repeat(import.level as usize);
+            import
+                .names
+                .iter()
+                .filter(|alias| alias.name.as_str() != "*")
+                .map(|alias| {
+                    let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
+                    let qualified = if module.is_empty() {
+                        format!("{prefix}{}", alias.name)
+                    } else {
+                        format!("{prefix}{module}.{}", alias.name)
+                    };
+                    (bound, qualified)
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Builtins that rules care about; a name is only a builtin if the module does not rebind it.
+fn is_builtin(name: &str) -> bool {
+    matches!(
+        name,
+        "open"
+            | "print"
+            | "len"
+            | "list"
+            | "dict"
+            | "set"
+            | "tuple"
+            | "frozenset"
+            | "bytearray"
+            | "staticmethod"
+            | "classmethod"
+            | "property"
+            | "super"
+            | "type"
+            | "object"
+            | "isinstance"
+            | "iter"
+            | "next"
+            | "repr"
+            | "str"
+            | "id"
+            | "hash"
+            | "getattr"
+            | "setattr"
+            | "hasattr"
+            | "delattr"
+            | "vars"
+            | "callable"
+            | "sorted"
+            | "reversed"
+            | "enumerate"
+            | "zip"
+            | "map"
+            | "filter"
+            | "min"
+            | "max"
+            | "sum"
+            | "any"
+            | "all"
+            | "Exception"
+            | "BaseException"
+    )
+}

@@ -1,0 +1,85 @@
+//! Small AST helpers shared by rules.
+
+use ruff_python_ast::{self as ast, Expr, Stmt};
+
+/// Runs `f` with enough stack for one more level of a recursive walk; long expression chains
+/// (`a+b+…`, `x.y.z…`) nest one level per operator.
+#[inline]
+pub fn deep<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(256 * 1024, 8 * 1024 * 1024, f)
+}
+
+/// The name a simple `Name` expression binds or reads.
+pub fn name_of(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        _ => None,
+    }
+}
+
+/// True if `expr` is the bare name `name`.
+pub fn is_name(expr: &Expr, name: &str) -> bool {
+    name_of(expr) == Some(name)
+}
+
+/// The first parameter of a function (`self` for methods), positional-only ones included.
+pub fn first_parameter(def: &ast::StmtFunctionDef) -> Option<&str> {
+    def.parameters
+        .posonlyargs
+        .iter()
+        .chain(&def.parameters.args)
+        .next()
+        .map(|p| p.parameter.name.as_str())
+}
+
+/// Iterates over a body's statements, skipping a leading docstring.
+pub fn body_without_docstring(body: &[Stmt]) -> &[Stmt] {
+    ruff_python_ast::helpers::body_without_leading_docstring(body)
+}
+
+/// Calls `f` on every class definition in `suite`, at any depth, outermost first.
+pub fn walk_classes<'a>(suite: &'a [Stmt], f: &mut dyn FnMut(&'a ast::StmtClassDef)) {
+    struct Walker<'f, 'a> {
+        f: &'f mut dyn FnMut(&'a ast::StmtClassDef),
+    }
+    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Walker<'_, 'a> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if let Stmt::ClassDef(class) = stmt {
+                (self.f)(class);
+            }
+            deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut walker = Walker { f };
+    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut walker, suite);
+}
+
+/// How a function defined in a class body is bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    Instance,
+    Class,
+    Static,
+}
+
+/// Static and class methods by their decorators (any spelling of the builtins); everything
+/// else defined in a class body is an instance method.
+pub fn method_kind(checker: &crate::checker::Checker, def: &ast::StmtFunctionDef) -> MethodKind {
+    // Implicit class methods.
+    if matches!(def.name.as_str(), "__new__" | "__init_subclass__" | "__class_getitem__") {
+        return if def.name.as_str() == "__new__" {
+            MethodKind::Static
+        } else {
+            MethodKind::Class
+        };
+    }
+    for decorator in &def.decorator_list {
+        let callee = ruff_python_ast::helpers::map_callable(&decorator.expression);
+        match checker.semantic.qualified_name(callee).as_deref() {
+            Some("builtins.staticmethod") => return MethodKind::Static,
+            Some("builtins.classmethod") => return MethodKind::Class,
+            _ => {}
+        }
+    }
+    MethodKind::Instance
+}

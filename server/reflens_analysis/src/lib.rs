@@ -1,0 +1,185 @@
+//! reflens's analysis core: Python source text and settings in, diagnostics and fixes out.
+//!
+//! Nothing here does I/O or knows about the LSP; the CLI, the language server and the tests
+//! are adapters around [`analyze`], [`analyze_bytes`] and [`fix::fix_all`].
+
+pub mod checker;
+pub mod diagnostic;
+pub mod fix;
+pub mod registry;
+pub mod rules;
+pub mod settings;
+pub mod source;
+pub mod suppression;
+
+mod helpers;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use ruff_python_ast::token::{TokenKind, Tokens};
+use ruff_python_parser::{Mode, ParseOptions};
+use ruff_text_size::Ranged;
+use ruff_source_file::LineIndex;
+use ruff_text_size::{TextRange, TextSize};
+
+pub use crate::diagnostic::{Applicability, Diagnostic, DiagnosticKind, Edit, Fix, Related};
+pub use crate::registry::{Rule, RuleSelector, RuleSet};
+pub use crate::settings::Settings;
+
+use crate::checker::Checker;
+use crate::suppression::Suppressions;
+
+/// Files larger than this are not parsed (a generated data file, not code to review).
+pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
+
+/// CPython refuses more than 200 nested brackets and 100 indentation levels; deeper input is
+/// not Python, so rules (whose walks recurse) do not run on it.
+const MAX_BRACKET_DEPTH: usize = 200;
+const MAX_INDENT_DEPTH: usize = 100;
+
+/// Analyses one file's text and returns its diagnostics sorted by position.
+pub fn analyze(source: &str, settings: &Settings) -> Vec<Diagnostic> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return vec![too_large(source.len())];
+    }
+    // Syntax-tree walks recurse; run them on a stack of our own so that deep (but accepted)
+    // input cannot overflow whatever thread the caller uses. Rules' visitors also grow the
+    // stack on demand (`helpers::deep`), for expression chains thousands of levels deep.
+    stacker::grow(64 * 1024 * 1024, || analyze_on_stack(source, settings))
+}
+
+fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
+    let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
+    let mut diagnostics: Vec<Diagnostic> = parsed
+        .errors()
+        .iter()
+        .map(|error| {
+            Diagnostic::syntax_error(clamp(error.location, source), format!("SyntaxError: {}", error.error))
+        })
+        .collect();
+    if let Some(problem) = too_deep(parsed.tokens()) {
+        diagnostics.push(problem);
+        return diagnostics;
+    }
+    let tokens = parsed.tokens().clone();
+    let Some(module) = parsed.try_into_module() else {
+        return diagnostics;
+    };
+    let suite = module.suite();
+    let line_index = LineIndex::from_source_text(source);
+
+    let mut checker = Checker::new(source, suite, &tokens, &line_index, settings);
+    for rule in settings.rules.iter() {
+        // A bug in one rule must cost that rule's findings on this file, not the process.
+        let outcome = catch_unwind(AssertUnwindSafe(|| rule.check(&mut checker)));
+        if let Err(payload) = outcome {
+            let reason = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            diagnostics.push(Diagnostic::source_error(
+                TextRange::empty(TextSize::default()),
+                format!("internal error: rule {} failed on this file ({reason}); please report it", rule.code()),
+            ));
+        }
+    }
+    let suppressions = Suppressions::from_tokens(source, &tokens, &line_index);
+    diagnostics.extend(
+        checker
+            .into_diagnostics()
+            .into_iter()
+            .filter(|d| !suppressions.is_suppressed(d, &line_index)),
+    );
+    diagnostics.sort_by(|a, b| {
+        (a.range.start(), a.kind, a.range.end()).cmp(&(b.range.start(), b.kind, b.range.end()))
+    });
+    diagnostics.dedup();
+    diagnostics
+}
+
+/// Finds nesting that CPython would refuse (and that our walks should not attempt).
+fn too_deep(tokens: &Tokens) -> Option<Diagnostic> {
+    let mut brackets = 0usize;
+    let mut indents = 0usize;
+    for token in tokens.iter() {
+        let problem = match token.kind() {
+            TokenKind::Lpar | TokenKind::Lsqb | TokenKind::Lbrace => {
+                brackets += 1;
+                (brackets > MAX_BRACKET_DEPTH).then_some("brackets are nested more than 200 deep")
+            }
+            TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace => {
+                brackets = brackets.saturating_sub(1);
+                None
+            }
+            TokenKind::Indent => {
+                indents += 1;
+                (indents > MAX_INDENT_DEPTH).then_some("blocks are nested more than 100 deep")
+            }
+            TokenKind::Dedent => {
+                indents = indents.saturating_sub(1);
+                None
+            }
+            _ => None,
+        };
+        if let Some(what) = problem {
+            return Some(Diagnostic::source_error(
+                token.range(),
+                format!("file not analysed: {what} (CPython would refuse it too)"),
+            ));
+        }
+    }
+    None
+}
+
+/// The text of a file read from disk, and its diagnostics.
+#[derive(Debug)]
+pub struct FileAnalysis {
+    /// The decoded text, or `None` if the bytes could not be decoded.
+    pub text: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Decodes a file's bytes (BOM, PEP 263 cookie, UTF-8) and analyses the text; undecodable
+/// bytes give one diagnostic that says where and what to do.
+pub fn analyze_bytes(bytes: &[u8], settings: &Settings) -> FileAnalysis {
+    if bytes.len() > MAX_SOURCE_BYTES {
+        return FileAnalysis {
+            text: None,
+            diagnostics: vec![too_large(bytes.len())],
+        };
+    }
+    match source::decode(bytes) {
+        Ok(decoded) => {
+            let text = decoded.text.into_owned();
+            let diagnostics = analyze(&text, settings);
+            FileAnalysis {
+                text: Some(text),
+                diagnostics,
+            }
+        }
+        Err(error) => FileAnalysis {
+            text: None,
+            diagnostics: vec![Diagnostic::source_error(
+                TextRange::empty(TextSize::default()),
+                format!("cannot read the file as text: {error}"),
+            )],
+        },
+    }
+}
+
+fn too_large(len: usize) -> Diagnostic {
+    Diagnostic::source_error(
+        TextRange::empty(TextSize::default()),
+        format!(
+            "file not analysed: it is {:.1} MiB, over reflens's limit of {} MiB",
+            len as f64 / (1024.0 * 1024.0),
+            MAX_SOURCE_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+fn clamp(range: TextRange, source: &str) -> TextRange {
+    let len = TextSize::try_from(source.len()).unwrap_or_default();
+    TextRange::new(range.start().min(len), range.end().min(len))
+}
