@@ -1,0 +1,256 @@
+//! `reflens check`: find the files, analyse them in parallel, apply fixes, print the findings.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rayon::prelude::*;
+use reflens_analysis::fix::fix_all;
+use reflens_analysis::{Applicability, Diagnostic, Settings, analyze, analyze_bytes};
+use reflens_config::{Overrides, Resolver};
+
+use crate::output;
+use crate::positions::IndexedText;
+use crate::{CheckArgs, OutputFormat};
+
+/// What checking one file produced.
+#[derive(Debug)]
+pub struct FileResult {
+    /// The path as the user should read it (relative to the working directory when inside it).
+    pub display: String,
+    pub absolute: PathBuf,
+    /// The decoded text, if the file could be decoded.
+    pub text: Option<IndexedText>,
+    /// The findings left after fixing.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many fixes were applied to the file.
+    pub fixed: usize,
+    /// A problem reading or writing the file.
+    pub error: Option<String>,
+}
+
+pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let overrides = Overrides {
+        select: args.select.clone(),
+        extend_select: args.extend_select.clone(),
+        ignore: args.ignore.clone(),
+    };
+    let resolver = Arc::new(match &args.config {
+        Some(path) => Resolver::with_config_file(overrides, path)?,
+        None => Resolver::new(overrides),
+    });
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let (files, missing) = discover(&paths, &resolver);
+
+    // Resolve every file's settings first: a broken configuration is an error, not a finding.
+    let jobs: Vec<(PathBuf, Settings)> = files
+        .into_iter()
+        .map(|path| {
+            let settings = resolver.settings_for(&path)?;
+            Ok((path, settings))
+        })
+        .collect::<Result<_, reflens_config::ConfigError>>()?;
+
+    let threshold = if args.unsafe_fixes {
+        Applicability::Unsafe
+    } else {
+        Applicability::Safe
+    };
+    let mut results: Vec<FileResult> = jobs
+        .par_iter()
+        .map(|(path, settings)| check_file(path, settings, &cwd, args.fix.then_some(threshold)))
+        .collect();
+    results.sort_by(|a, b| a.display.cmp(&b.display));
+
+    let errors: Vec<String> = missing
+        .into_iter()
+        .chain(results.iter().filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.display))))
+        .collect();
+    output::print(
+        args.output_format,
+        &results,
+        &output::Summary {
+            fix_mode: args.fix,
+            unsafe_fixes: args.unsafe_fixes,
+            quiet: args.quiet || args.output_format != OutputFormat::Text,
+            color: args.color,
+        },
+    )?;
+    for error in &errors {
+        eprintln!("reflens: error: {error}");
+    }
+
+    let findings: usize = results.iter().map(|r| r.diagnostics.len()).sum();
+    Ok(if !errors.is_empty() {
+        ExitCode::from(2)
+    } else if findings > 0 && !args.exit_zero {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The Python files under `paths` (directories are walked honouring `.gitignore` and the
+/// configured excludes; files named explicitly are always included), and the paths that do
+/// not exist.
+fn discover(paths: &[PathBuf], resolver: &Arc<Resolver>) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut missing = Vec::new();
+    for path in paths {
+        if path.is_file() {
+            files.push(path.clone());
+            continue;
+        }
+        if !path.is_dir() {
+            missing.push(format!("{}: no such file or directory", path.display()));
+            continue;
+        }
+        let filter_resolver = resolver.clone();
+        let root = path.clone();
+        let walker = ignore::WalkBuilder::new(path)
+            .hidden(false)
+            .git_ignore(true)
+            .git_global(false)
+            .git_exclude(true)
+            .require_git(false)
+            .parents(true)
+            .filter_entry(move |entry| {
+                if entry.path() == root {
+                    return true;
+                }
+                match filter_resolver.configuration_for(entry.path()) {
+                    Ok(configuration) => !configuration.is_excluded(entry.path()),
+                    Err(_) => true, // reported when the file's settings are resolved
+                }
+            })
+            .build();
+        for entry in walker {
+            match entry {
+                Ok(entry) => {
+                    let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                    let is_python = entry
+                        .path()
+                        .extension()
+                        .is_some_and(|ext| ext == "py" || ext == "pyi");
+                    if is_file && is_python {
+                        files.push(entry.into_path());
+                    }
+                }
+                Err(err) => missing.push(err.to_string()),
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    (files, missing)
+}
+
+fn display_path(path: &Path, cwd: &Path) -> String {
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        cwd.join(path)
+    };
+    let shown = absolute.strip_prefix(cwd).unwrap_or(&absolute);
+    let text = shown.display().to_string();
+    text.strip_prefix("./").map(str::to_owned).unwrap_or(text)
+}
+
+fn check_file(path: &Path, settings: &Settings, cwd: &Path, fix: Option<Applicability>) -> FileResult {
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        cwd.join(path)
+    };
+    let absolute = normalize(&absolute);
+    let mut result = FileResult {
+        display: display_path(path, cwd),
+        absolute,
+        text: None,
+        diagnostics: Vec::new(),
+        fixed: 0,
+        error: None,
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            result.error = Some(format!("cannot read the file: {err}"));
+            return result;
+        }
+    };
+    let analysis = analyze_bytes(&bytes, settings);
+    let Some(text) = analysis.text else {
+        result.diagnostics = analysis.diagnostics;
+        return result;
+    };
+    let mut text = text;
+    let mut diagnostics = analysis.diagnostics;
+
+    if let Some(threshold) = fix {
+        let fixable = diagnostics
+            .iter()
+            .any(|d| d.fix.as_ref().is_some_and(|f| f.applicability >= threshold));
+        if fixable {
+            match writable_encoding(&bytes) {
+                Ok(bom) => {
+                    let fixed = fix_all(&text, settings, threshold);
+                    if let Some(error) = &fixed.error {
+                        result.error = Some(error.clone());
+                    }
+                    if fixed.count() > 0 {
+                        let mut out = Vec::with_capacity(fixed.source.len() + 3);
+                        if bom {
+                            out.extend_from_slice(b"\xEF\xBB\xBF");
+                        }
+                        out.extend_from_slice(fixed.source.as_bytes());
+                        if let Err(err) = std::fs::write(path, out) {
+                            result.error = Some(format!("cannot write the fixes: {err}"));
+                        } else {
+                            result.fixed = fixed.count();
+                            text = fixed.source;
+                            diagnostics = analyze(&text, settings);
+                        }
+                    }
+                }
+                Err(reason) => result.error = Some(reason),
+            }
+        }
+    }
+    result.text = Some(IndexedText::new(text));
+    result.diagnostics = diagnostics;
+    result
+}
+
+/// Fixes are written back as UTF-8; files in another encoding are left alone. Returns whether
+/// the file starts with a byte order mark (kept).
+fn writable_encoding(bytes: &[u8]) -> Result<bool, String> {
+    let bom = bytes.starts_with(b"\xEF\xBB\xBF");
+    let body = if bom { &bytes[3..] } else { bytes };
+    match reflens_analysis::source::coding_cookie(body) {
+        Some(name) if !matches!(name.as_str(), "utf-8" | "utf8") => Err(format!(
+            "fixes not applied: the file is encoded as `{name}` and reflens writes fixes only to UTF-8 files"
+        )),
+        _ => Ok(bom),
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

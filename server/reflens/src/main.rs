@@ -1,0 +1,158 @@
+//! `reflens`: the command line and the language server, thin adapters around
+//! `reflens_analysis` (the rules) and `reflens_config` (the settings).
+
+mod check;
+mod lsp;
+mod output;
+mod positions;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use reflens_analysis::{Rule, RuleSelector};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reflens",
+    version,
+    about = "Find out why a Python object is never freed",
+    long_about = "reflens finds the Python patterns that keep objects (and the memory, files, sockets \
+                  and GPU buffers behind them) alive longer than their author thinks, and offers fixes \
+                  that rewrite them to weak references or context managers."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check files or directories for leak patterns.
+    Check(CheckArgs),
+    /// Run the language server over stdin/stdout.
+    Server(ServerArgs),
+    /// Print a rule's documentation (`reflens rule RL101`), or list every rule.
+    Rule {
+        /// A rule code or name; omit with `--all`.
+        rule: Option<String>,
+        /// Print the table of every rule.
+        #[arg(long, conflicts_with = "rule")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Each finding with a code frame, like ruff.
+    Text,
+    /// A JSON array in the shape of `ruff check --output-format json`.
+    Json,
+    /// SARIF 2.1.0, for code-scanning services.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations on pull requests).
+    Github,
+    /// One line per finding: `path:row:col: CODE message`.
+    Concise,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Files or directories to check [default: .]
+    pub paths: Vec<PathBuf>,
+    /// How to print the findings.
+    #[arg(long, value_enum, default_value = "text", env = "REFLENS_OUTPUT_FORMAT")]
+    pub output_format: OutputFormat,
+    /// Rules to enable, replacing the configuration's `select` (codes, prefixes, names or ALL).
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    pub select: Option<Vec<RuleSelector>>,
+    /// Rules to enable on top of the configuration's selection.
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    pub extend_select: Vec<RuleSelector>,
+    /// Rules to disable.
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    pub ignore: Vec<RuleSelector>,
+    /// Apply the safe fixes to the files.
+    #[arg(long)]
+    pub fix: bool,
+    /// Also apply unsafe fixes (with `--fix`), and count them as fixable.
+    #[arg(long)]
+    pub unsafe_fixes: bool,
+    /// Exit with status 0 even when findings remain.
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// Use this configuration file for every file instead of discovering them.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print only the findings, not the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Colour output: auto (a terminal and no NO_COLOR), always or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Accepted for editors that pass it; the server always talks over stdin/stdout.
+    #[arg(long)]
+    pub stdio: bool,
+    /// Write the server's log to this file instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => match check::run(&args) {
+            Ok(status) => status,
+            Err(err) => {
+                let _ = writeln!(std::io::stderr(), "reflens: error: {err:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Server(args) => lsp::run(&args),
+        Command::Rule { rule, all } => print_rule(rule.as_deref(), all),
+    }
+}
+
+fn print_rule(rule: Option<&str>, all: bool) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    if all || rule.is_none() {
+        let _ = writeln!(out, "| code | name | finds | fix |\n|---|---|---|---|");
+        for rule in Rule::ALL {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} |",
+                rule.code(),
+                rule.name(),
+                rule.summary(),
+                rule.fix_availability().describe()
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let query = rule.unwrap_or_default();
+    match Rule::from_code(query).or_else(|| Rule::from_name(query)) {
+        Some(rule) => {
+            let _ = write!(out, "{}", rule.docs_page());
+            ExitCode::SUCCESS
+        }
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "reflens: error: no rule `{query}`; `reflens rule --all` lists them"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
