@@ -26,8 +26,10 @@ pub struct FileResult {
     pub diagnostics: Vec<Diagnostic>,
     /// How many fixes were applied to the file.
     pub fixed: usize,
-    /// A problem reading or writing the file.
+    /// A problem reading or writing the file (exit status 2).
     pub error: Option<String>,
+    /// Something the user should know that is not a failure (fixes skipped).
+    pub warning: Option<String>,
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
@@ -82,6 +84,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             color: args.color,
         },
     )?;
+    for result in &results {
+        if let Some(warning) = &result.warning {
+            eprintln!("reflens: warning: {}: {warning}", result.display);
+        }
+    }
     for error in &errors {
         eprintln!("reflens: error: {error}");
     }
@@ -176,6 +183,7 @@ fn check_file(path: &Path, settings: &Settings, cwd: &Path, fix: Option<Applicab
         diagnostics: Vec::new(),
         fixed: 0,
         error: None,
+        warning: None,
     };
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
@@ -218,7 +226,7 @@ fn check_file(path: &Path, settings: &Settings, cwd: &Path, fix: Option<Applicab
                         }
                     }
                 }
-                Err(reason) => result.error = Some(reason),
+                Err(reason) => result.warning = Some(reason),
             }
         }
     }

@@ -38,14 +38,17 @@ pub fn sarif(results: &[FileResult]) -> Value {
                 }
             },
             "columnKind": "unicodeCodePoints",
+            "originalUriBaseIds": srcroot(),
             "results": results,
         }]
     })
 }
 
-fn uri(result: &FileResult) -> String {
-    let path = result.absolute.display().to_string();
-    let mut out = String::from("file://");
+/// The base that relative artifact URIs are resolved against: the working directory.
+const SRCROOT: &str = "%SRCROOT%";
+
+fn percent_encode(path: &str) -> String {
+    let mut out = String::new();
     for byte in path.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
@@ -53,6 +56,25 @@ fn uri(result: &FileResult) -> String {
         }
     }
     out
+}
+
+/// A file's location: relative to the working directory when inside it (what code-scanning
+/// services expect), else an absolute `file://` URI.
+fn artifact_location(result: &FileResult) -> Value {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match result.absolute.strip_prefix(&cwd) {
+        Ok(relative) => json!({ "uri": percent_encode(&relative.display().to_string()), "uriBaseId": SRCROOT }),
+        Err(_) => json!({ "uri": format!("file://{}", percent_encode(&result.absolute.display().to_string())) }),
+    }
+}
+
+fn srcroot() -> Value {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut uri = format!("file://{}", percent_encode(&cwd.display().to_string()));
+    if !uri.ends_with('/') {
+        uri.push('/');
+    }
+    json!({ SRCROOT: { "uri": uri } })
 }
 
 fn region(result: &FileResult, start: ruff_text_size::TextSize, end: ruff_text_size::TextSize) -> Value {
@@ -76,7 +98,7 @@ fn sarif_result(result: &FileResult, diagnostic: &Diagnostic) -> Value {
     let end = end_location(result, diagnostic);
     let location = json!({
         "physicalLocation": {
-            "artifactLocation": { "uri": uri(result) },
+            "artifactLocation": artifact_location(result),
             "region": {
                 "startLine": start.row,
                 "startColumn": start.column,
@@ -101,7 +123,7 @@ fn sarif_result(result: &FileResult, diagnostic: &Diagnostic) -> Value {
             json!({
                 "description": { "text": fix.message },
                 "artifactChanges": [{
-                    "artifactLocation": { "uri": uri(result) },
+                    "artifactLocation": artifact_location(result),
                     "replacements": replacements,
                 }],
             })
@@ -112,9 +134,13 @@ fn sarif_result(result: &FileResult, diagnostic: &Diagnostic) -> Value {
         "message": { "text": diagnostic.message },
         "locations": [location],
     });
-    if let Some(rule) = diagnostic.rule() {
-        value["ruleId"] = json!(rule.code());
-        value["ruleIndex"] = json!(Rule::ALL.iter().position(|r| *r == rule).unwrap_or_default());
+    match diagnostic.rule() {
+        Some(rule) => {
+            value["ruleId"] = json!(rule.code());
+            value["ruleIndex"] = json!(Rule::ALL.iter().position(|r| *r == rule).unwrap_or_default());
+        }
+        // SARIF wants a rule id on every result; problems with the file itself get their own.
+        None => value["ruleId"] = json!(super::code_or_kind(diagnostic)),
     }
     if !fixes.is_empty() {
         value["fixes"] = json!(fixes);
