@@ -508,6 +508,9 @@ fn is_resource_call(
     }
     if let Some(qualified) = checker.semantic.qualified_name(&call.func) {
         if let Some((_, kind)) = CONSTRUCTORS.iter().find(|(name, _)| *name == qualified) {
+            if std::ptr::eq(*kind, &PROCESS) && is_detached(call) {
+                return None;
+            }
             return Some(kind);
         }
     }
@@ -518,6 +521,19 @@ fn is_resource_call(
         }
     }
     None
+}
+
+/// `Popen(..., start_new_session=True)` (or a new process group): a deliberately detached
+/// background process, which the caller is not meant to wait for.
+fn is_detached(call: &ast::ExprCall) -> bool {
+    call.arguments.keywords.iter().any(|keyword| {
+        match keyword.arg.as_ref().map(|arg| arg.as_str()) {
+            Some("start_new_session") => matches!(&keyword.value, Expr::BooleanLiteral(b) if b.value),
+            Some("process_group") => true,
+            Some("preexec_fn") => matches!(&keyword.value, Expr::Attribute(attr) if matches!(attr.attr.as_str(), "setsid" | "setpgrp")),
+            _ => false,
+        }
+    })
 }
 
 const PATH_TYPES: &[&str] = &[
@@ -602,14 +618,6 @@ impl<'a> State<'a> {
         }
     }
 
-    fn set(&mut self, mask: Mask, flag: u8) {
-        for id in ids(mask) {
-            if self.flags[id] != 0 {
-                self.flags[id] = flag;
-            }
-        }
-    }
-
     fn may_be_open(&self, id: usize) -> bool {
         self.flags[id] & OPEN != 0
     }
@@ -670,6 +678,8 @@ struct Resource<'a> {
     binding: Binding<'a>,
     leaks: Vec<Leak>,
     released_somewhere: bool,
+    /// Whether some path hands it over (returns, stores, passes it on).
+    escaped_somewhere: bool,
     /// How many release events the walk has seen (to tell which branch released it).
     releases: u32,
 }
@@ -859,12 +869,12 @@ impl<'c, 'a> Flow<'c, 'a> {
             Stmt::FunctionDef(def) => {
                 // A nested function that refers to a resource may keep or close it later.
                 let captured = self.names_used_in_stmt(stmt, state);
-                state.set(captured, ESCAPED);
+                self.escape(captured, state);
                 self.drop_name(def.name.as_str(), state, false);
             }
             Stmt::ClassDef(class) => {
                 let captured = self.names_used_in_stmt(stmt, state);
-                state.set(captured, ESCAPED);
+                self.escape(captured, state);
                 self.drop_name(class.name.as_str(), state, false);
             }
             Stmt::Break(_) => self.exit(Exit::Break, stmt.start(), state),
@@ -919,7 +929,7 @@ impl<'c, 'a> Flow<'c, 'a> {
                     self.bind_alias(name, held, state);
                 } else {
                     self.drop_name(name, state, false);
-                    state.set(held, ESCAPED);
+                    self.escape(held, state);
                 }
             }
             Some(name) => {
@@ -931,7 +941,7 @@ impl<'c, 'a> Flow<'c, 'a> {
             }
             None => {
                 // Stored in an attribute, item, global or unpacked: it may outlive the call.
-                state.set(held, ESCAPED);
+                self.escape(held, state);
                 for target in targets {
                     self.assign_target(target, state);
                 }
@@ -976,6 +986,7 @@ impl<'c, 'a> Flow<'c, 'a> {
                     binding,
                     leaks: Vec::new(),
                     released_somewhere: false,
+                    escaped_somewhere: false,
                     releases: 0,
                 });
                 self.by_site.insert(call.start(), self.resources.len() - 1);
@@ -1315,6 +1326,16 @@ impl<'c, 'a> Flow<'c, 'a> {
         }
     }
 
+    /// The resources in `mask` are handed over (returned, stored, passed on, captured).
+    fn escape(&mut self, mask: Mask, state: &mut State<'a>) {
+        for id in ids(mask) {
+            if state.flags[id] != 0 {
+                state.flags[id] = ESCAPED;
+                self.resources[id].escaped_somewhere = true;
+            }
+        }
+    }
+
     fn release(&mut self, mask: Mask, state: &mut State<'a>) {
         for id in ids(mask) {
             if state.flags[id] != 0 {
@@ -1357,7 +1378,7 @@ impl<'c, 'a> Flow<'c, 'a> {
             }
             Expr::Lambda(_) => {
                 let captured = self.names_in_expr(expr, state);
-                state.set(captured, ESCAPED);
+                self.escape(captured, state);
             }
             Expr::Named(named) => {
                 self.scan(&named.value, state);
@@ -1398,20 +1419,20 @@ impl<'c, 'a> Flow<'c, 'a> {
             // `self.addCleanup(f.close)`, `atexit.register(sock.close)`, `stack.callback(p.kill)`:
             // whoever receives the bound release method will release it.
             if let Some(mask) = self.bound_release(arg, state) {
-                state.set(mask, ESCAPED);
+                self.escape(mask, state);
                 continue;
             }
             self.scan(arg, state);
             let held = self.held_by(arg, state);
             if held != 0 && self.callee_takes(call, Some(position), None) {
-                state.set(held, ESCAPED);
+                self.escape(held, state);
             }
         }
         for keyword in &call.arguments.keywords {
             self.scan(&keyword.value, state);
             let held = self.held_by(&keyword.value, state);
             if held != 0 && self.callee_takes(call, None, keyword.arg.as_ref().map(|a| a.as_str())) {
-                state.set(held, ESCAPED);
+                self.escape(held, state);
             }
         }
     }
@@ -1433,7 +1454,7 @@ impl<'c, 'a> Flow<'c, 'a> {
 
     fn escape_held(&mut self, expr: &'a Expr, state: &mut State<'a>) {
         let held = self.held_by(expr, state);
-        state.set(held, ESCAPED);
+        self.escape(held, state);
     }
 
     /// The resources an expression's value refers to: a tracked name, or a holder over one
@@ -1606,7 +1627,11 @@ impl<'c, 'a> Flow<'c, 'a> {
             found: false,
         };
         calls.visit_body(&self.function.def.body);
-        calls.found
+        // `conn.sock = FakeSocket()`: the code supplies the connection's socket itself.
+        let injected = self.function.def.body.iter().any(|stmt| {
+            any_assignment_to(stmt, resource.name, "sock")
+        });
+        calls.found && !injected
     }
 
     fn line(&self, offset: TextSize) -> usize {
@@ -1626,7 +1651,10 @@ impl<'c, 'a> Flow<'c, 'a> {
             format!(
                 "`with {callee}(...) as {name}` does not close the {what}: its `with` only commits or rolls back, so `{name}` stays open after the block until it is garbage-collected"
             )
-        } else if !resource.released_somewhere && leaks.iter().all(|l| l.kind != LeakKind::Reopened) {
+        } else if !resource.released_somewhere
+            && !resource.escaped_somewhere
+            && leaks.iter().all(|l| l.kind != LeakKind::Reopened)
+        {
             format!(
                 "{what} `{name}` opened by `{callee}(...)` is never closed in `{function}()`: it stays open until it is garbage-collected"
             )
@@ -2144,4 +2172,36 @@ fn is_stub(def: &ast::StmtFunctionDef) -> bool {
         }),
         _ => false,
     })
+}
+
+/// Whether `stmt` (at any depth) assigns `name.attribute = ...`.
+fn any_assignment_to(stmt: &Stmt, name: &str, attribute: &str) -> bool {
+    struct Finder<'n> {
+        name: &'n str,
+        attribute: &'n str,
+        found: bool,
+    }
+    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Finder<'_> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if let Stmt::Assign(assign) = stmt {
+                for target in &assign.targets {
+                    if let Expr::Attribute(attr) = target {
+                        if attr.attr.as_str() == self.attribute
+                            && matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == self.name)
+                        {
+                            self.found = true;
+                        }
+                    }
+                }
+            }
+            deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut finder = Finder {
+        name,
+        attribute,
+        found: false,
+    };
+    ruff_python_ast::statement_visitor::StatementVisitor::visit_stmt(&mut finder, stmt);
+    finder.found
 }
