@@ -169,18 +169,19 @@ fn diagnostic(checker: &Checker, facts: &ModuleFacts, site: &Site) -> Diagnostic
     let self_name = first_parameter(site.def);
     let body = self_name.map(|name| DelBody::analyze(checker.source, site.def, name));
     let action = describe_action(checker, site.def, self_name.unwrap_or("self"));
-    let resurrection = match body.as_ref().and_then(|body| body.resurrects) {
+    // Keep the message to one readable sentence; the rule's docs carry the full story.
+    let message = match body.as_ref().and_then(|body| body.resurrects) {
         Some(target) => format!(
-            "resurrects the instance: it stores `{}` in `{}`, which keeps it alive without `__del__` ever running again",
-            self_name.unwrap_or("self"),
-            snippet(checker, target)
+            "`{class}.__del__` {action} only when the garbage collector gets to it, and it resurrects the instance by storing `{self_name}` in `{target}`, where it then stays alive for good; `weakref.finalize` cannot resurrect",
+            class = site.class.name,
+            self_name = self_name.unwrap_or("self"),
+            target = snippet(checker, target),
         ),
-        None => "resurrects the instance if it stores `self` anywhere (before Python 3.4 a reference cycle through it was never freed at all)".to_owned(),
+        None => format!(
+            "`{class}.__del__` {action} only when the garbage collector gets to it (perhaps never at exit) and swallows its errors; `weakref.finalize` runs once, when the instance dies or at exit at the latest, and cannot resurrect it",
+            class = site.class.name,
+        ),
     };
-    let message = format!(
-        "`{class}.__del__` {action} at an unpredictable time (possibly never, or once module globals are gone, for instances alive at interpreter shutdown), swallows any exception it raises, and {resurrection}; `weakref.finalize` runs at most once, also at exit, and cannot resurrect it",
-        class = site.class.name,
-    );
     let diagnostic = Diagnostic::new(Rule::DelFinalizer, site.def.name.range(), message);
     let fix = match (self_name, body) {
         (Some(self_name), Some(body)) => finalize_fix(checker, facts, site, self_name, &body),
