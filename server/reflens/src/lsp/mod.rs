@@ -3,11 +3,16 @@
 //! Handlers run concurrently, so document notifications update the store synchronously,
 //! before any `.await`; analysis runs on blocking threads keyed by (uri, version), and a result
 //! for a version that is no longer current is dropped. Handlers never await a request to the
-//! client: such requests are spawned.
+//! client: such requests are spawned. Every publish of diagnostics comes from the one
+//! background task, so they reach the client in order.
+//!
+//! stdin is read through `transport`, which turns malformed messages into error responses
+//! instead of letting them end tower-lsp-server's reader.
 
 mod convert;
 mod documents;
 mod session;
+mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,9 +45,15 @@ pub fn run(args: &ServerArgs) -> ExitCode {
         }
     };
     let clean = runtime.block_on(async {
-        let (service, socket) = LspService::new(Backend::new);
+        let (service, socket) = LspService::build(Backend::new)
+            .custom_method(transport::MALFORMED_METHOD, Backend::malformed)
+            .finish();
         let shutdown = service.inner().shutdown_flag();
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        // stdin goes through `transport::forward`, which keeps malformed messages from
+        // stopping tower-lsp-server's reader.
+        let (to_server, from_editor) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(transport::forward(tokio::io::stdin(), to_server));
+        Server::new(from_editor, tokio::io::stdout(), socket)
             .serve(service)
             .await;
         shutdown.load(Ordering::SeqCst)

@@ -32,6 +32,7 @@ use tower_lsp_server::{Client, LanguageServer};
 
 use super::convert;
 use super::documents::Document;
+use super::transport::{self, Malformed};
 use crate::positions::IndexedText;
 
 /// The code action kind of "fix everything reflens can fix safely".
@@ -74,6 +75,10 @@ struct Shared {
     analyses: DashMap<Uri, Arc<Analysis>>,
     encoding: RwLock<PositionEncoding>,
     pull: AtomicBool,
+    /// The client accepts `workspace/diagnostic/refresh`.
+    refresh: AtomicBool,
+    /// The client lets servers register file watchers dynamically.
+    watch_files: AtomicBool,
     versioned_edits: AtomicBool,
     resolver: RwLock<Arc<Resolver>>,
     roots: RwLock<Vec<PathBuf>>,
@@ -97,6 +102,8 @@ impl Backend {
             analyses: DashMap::new(),
             encoding: RwLock::new(PositionEncoding::Utf16),
             pull: AtomicBool::new(false),
+            refresh: AtomicBool::new(false),
+            watch_files: AtomicBool::new(false),
             versioned_edits: AtomicBool::new(false),
             resolver: RwLock::new(Arc::new(Resolver::new(Overrides::default()))),
             roots: RwLock::new(Vec::new()),
@@ -111,6 +118,11 @@ impl Backend {
 
     pub fn shutdown_flag(&self) -> Arc<AtomicBool> {
         self.shared.shutdown.clone()
+    }
+
+    /// Answers a message the transport found malformed with its JSON-RPC error.
+    pub async fn malformed(&self, params: Malformed) -> Result<()> {
+        transport::malformed(params)
     }
 
     fn encoding(&self) -> PositionEncoding {
@@ -169,7 +181,8 @@ impl Shared {
         for entry in &self.documents {
             self.queue(entry.key().clone());
         }
-        if self.pull.load(Ordering::SeqCst) {
+        // LSP: only to clients that declared `refreshSupport`.
+        if self.pull.load(Ordering::SeqCst) && self.refresh.load(Ordering::SeqCst) {
             let client = client.clone();
             tokio::spawn(async move {
                 if let Err(err) = client.workspace_diagnostic_refresh().await {
@@ -265,6 +278,11 @@ async fn analyse_in_background(client: Client, shared: Arc<Shared>, mut receiver
         }
         for uri in pending {
             let Some(document) = shared.documents.get(&uri).map(|d| d.clone()) else {
+                // Closed: clear its diagnostics. Done here rather than in `did_close` so that
+                // it cannot overtake a publish of this task still on its way.
+                if !shared.pull.load(Ordering::SeqCst) {
+                    client.publish_diagnostics(uri, Vec::new(), None).await;
+                }
                 continue;
             };
             let generation = shared.generation.load(Ordering::SeqCst);
@@ -320,6 +338,17 @@ impl LanguageServer for Backend {
             .as_ref()
             .is_some_and(|text| text.diagnostic.is_some());
         self.shared.pull.store(pull, Ordering::SeqCst);
+        let workspace = capabilities.workspace.as_ref();
+        let refresh = workspace
+            .and_then(|w| w.diagnostics.as_ref())
+            .and_then(|d| d.refresh_support)
+            .unwrap_or(false);
+        self.shared.refresh.store(refresh, Ordering::SeqCst);
+        let watch_files = workspace
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|w| w.dynamic_registration)
+            .unwrap_or(false);
+        self.shared.watch_files.store(watch_files, Ordering::SeqCst);
         let versioned = capabilities
             .workspace
             .as_ref()
@@ -389,7 +418,11 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        // Watch configuration files; a request to the client, so spawned, never awaited here.
+        // Watch configuration files, if the client lets us register watchers (LSP forbids it
+        // otherwise); a request to the client, so spawned, never awaited here.
+        if !self.shared.watch_files.load(Ordering::SeqCst) {
+            return;
+        }
         let client = self.client.clone();
         tokio::spawn(async move {
             let watchers = ["**/pyproject.toml", "**/reflens.toml", "**/.reflens.toml"]
@@ -441,11 +474,13 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
-        self.shared.documents.remove(&uri);
-        self.shared.analyses.remove(&uri);
-        if !self.shared.pull.load(Ordering::SeqCst) {
-            self.client.publish_diagnostics(uri, Vec::new(), None).await;
+        if self.shared.documents.remove(&uri).is_none() {
+            tracing::warn!("close of a document that is not open: {}", uri.as_str());
+            return;
         }
+        self.shared.analyses.remove(&uri);
+        // The background task clears its diagnostics, after any publish it has under way.
+        self.shared.queue(uri);
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
