@@ -174,7 +174,8 @@ impl<'a> Checker<'a> {
         let text = &self.source[range];
         let mut out = String::with_capacity(text.len() + extra.len() * 8);
         let mut offset = range.start();
-        for line in text.split_inclusive('\n') {
+        // Universal newlines: `\n`, `\r\n` and a lone `\r` all end a line.
+        for line in split_lines_inclusive(text) {
             let blank = line.trim().is_empty();
             if !blank && self.lines_in_strings.binary_search(&offset).is_err() {
                 out.push_str(extra);
@@ -201,8 +202,19 @@ impl<'a> Checker<'a> {
             return (bound.to_owned(), None);
         }
         let at = self.import_insertion_point();
-        let edit = Edit::insertion(format!("import {module}{}", self.line_ending()), at);
-        (format!("{module}.{member}"), Some(edit))
+        // If the module binds the name to something else, import under another name.
+        let bound = if self.semantic.is_module_level(module) {
+            format!("_{module}")
+        } else {
+            module.to_owned()
+        };
+        let statement = if bound == module {
+            format!("import {module}")
+        } else {
+            format!("import {module} as {bound}")
+        };
+        let edit = Edit::insertion(format!("{statement}{}", self.line_ending()), at);
+        (format!("{bound}.{member}"), Some(edit))
     }
 
     /// Where a new top-level `import` goes: after the leading block of imports (or after the
@@ -521,5 +533,90 @@ fn is_builtin(name: &str) -> bool {
             | "all"
             | "Exception"
             | "BaseException"
+            | "int"
+            | "float"
+            | "complex"
+            | "bool"
+            | "bytes"
+            | "memoryview"
+            | "range"
+            | "slice"
+            | "NotImplementedError"
     )
+}
+
+/// Splits after each `\n`, `\r\n` or lone `\r`, keeping the line breaks.
+fn split_lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let mut end = start;
+        while end < bytes.len() {
+            match bytes[end] {
+                b'\n' => {
+                    end += 1;
+                    break;
+                }
+                b'\r' => {
+                    end += if bytes.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
+                    break;
+                }
+                _ => end += 1,
+            }
+        }
+        let line = &text[start..end];
+        start = end;
+        Some(line)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ruff_python_parser::{Mode, ParseOptions, parse_unchecked};
+
+    fn with_checker(source: &str, f: impl FnOnce(&Checker)) {
+        let parsed = parse_unchecked(source, ParseOptions::from(Mode::Module));
+        let tokens = parsed.tokens().clone();
+        let module = parsed.try_into_module().unwrap();
+        let index = LineIndex::from_source_text(source);
+        let settings = Settings::default();
+        let checker = Checker::new(source, module.suite(), &tokens, &index, &settings);
+        f(&checker);
+    }
+
+    #[test]
+    fn import_edit_reuses_or_adds_imports() {
+        with_checker("\"\"\"Doc.\"\"\"\nimport os\nimport weakref as wr\nx = 1\n", |checker| {
+            assert_eq!(checker.import_edit("weakref", "WeakSet"), ("wr.WeakSet".to_owned(), None));
+            let (name, edit) = checker.import_edit("traceback", "format_exc");
+            assert_eq!(name, "traceback.format_exc");
+            let edit = edit.unwrap();
+            assert_eq!(edit.content, "import traceback\n");
+            assert_eq!(edit.range.start(), TextSize::new(42), "after the last leading import");
+        });
+        with_checker("from weakref import WeakSet\n", |checker| {
+            assert_eq!(checker.import_edit("weakref", "WeakSet"), ("WeakSet".to_owned(), None));
+        });
+        with_checker("#!/usr/bin/env python\n# -*- coding: utf-8 -*-\nweakref = None\n", |checker| {
+            let (name, edit) = checker.import_edit("weakref", "ref");
+            assert_eq!(name, "_weakref.ref");
+            let edit = edit.unwrap();
+            assert_eq!(edit.content, "import weakref as _weakref\n");
+            assert_eq!(edit.range.start(), TextSize::new(46), "after the shebang and the cookie");
+        });
+    }
+
+    #[test]
+    fn indent_lines_handles_every_line_break_and_leaves_strings_alone() {
+        let source = "def f():\r    a = 1\r    b = '''x\r  y'''\r";
+        with_checker(source, |checker| {
+            let start = TextSize::new(9);
+            let out = checker.indent_lines(TextRange::new(start, source.text_len()), "    ");
+            assert_eq!(out, "        a = 1\r        b = '''x\r  y'''\r");
+        });
+    }
 }
