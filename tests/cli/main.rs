@@ -7,7 +7,9 @@ use serde_json::Value;
 
 fn reflens() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_reflens"));
-    command.env_remove("REFLENS_OUTPUT_FORMAT").env("NO_COLOR", "1");
+    command
+        .env_remove("REFLENS_OUTPUT_FORMAT")
+        .env("NO_COLOR", "1");
     command
 }
 
@@ -79,10 +81,18 @@ fn text_output_has_location_code_name_message_frame_and_fix() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("app/config.py:5:9"), "{text}");
-    assert!(text.contains("RL401 [*]: file `f` opened by `open(...)` is never closed in `read_config()`"), "{text}");
+    assert!(
+        text.contains(
+            "RL401 [*]: file `f` opened by `open(...)` is never closed in `read_config()`"
+        ),
+        "{text}"
+    );
     assert!(text.contains("unclosed-resource"), "{text}");
     assert!(text.contains("5 |     f = open(path)"), "{text}");
-    assert!(text.contains("help: Open `f` in a `with` block (safe fix: `--fix`)"), "{text}");
+    assert!(
+        text.contains("help: Open `f` in a `with` block (safe fix: `--fix`)"),
+        "{text}"
+    );
     assert!(text.contains("+     with open(path) as f:"), "{text}");
     assert!(text.contains("app/config.py:13:5"), "{text}");
     assert!(text.contains("method-cache"), "{text}");
@@ -99,7 +109,10 @@ fn exit_status_clean_findings_and_errors() {
 
     let leaky = project(&[("a.py", LEAKY)]);
     assert_eq!(run(leaky.path(), &["check"]).status.code(), Some(1));
-    assert_eq!(run(leaky.path(), &["check", "--exit-zero"]).status.code(), Some(0));
+    assert_eq!(
+        run(leaky.path(), &["check", "--exit-zero"]).status.code(),
+        Some(0)
+    );
 
     let missing = run(clean.path(), &["check", "does-not-exist.py"]);
     assert_eq!(missing.status.code(), Some(2));
@@ -108,7 +121,11 @@ fn exit_status_clean_findings_and_errors() {
     let broken = project(&[("a.py", LEAKY), ("reflens.toml", "select = [\"RL999\"]\n")]);
     let output = run(broken.path(), &["check"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("reflens.toml") && stderr(&output).contains("RL999"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("reflens.toml") && stderr(&output).contains("RL999"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -120,15 +137,36 @@ fn json_output_has_ruffs_shape() {
     let items = value.as_array().expect("an array");
     assert_eq!(items.len(), 2);
     let first = &items[0];
-    let mut keys: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["cell", "code", "end_location", "filename", "fix", "location", "message", "noqa_row", "url"]
+        [
+            "cell",
+            "code",
+            "end_location",
+            "filename",
+            "fix",
+            "location",
+            "message",
+            "noqa_row",
+            "url"
+        ]
     );
     assert_eq!(first["code"], "RL401");
-    assert_eq!(first["location"], serde_json::json!({"row": 5, "column": 9}));
-    assert_eq!(first["end_location"], serde_json::json!({"row": 5, "column": 13}));
+    assert_eq!(
+        first["location"],
+        serde_json::json!({"row": 5, "column": 9})
+    );
+    assert_eq!(
+        first["end_location"],
+        serde_json::json!({"row": 5, "column": 13})
+    );
     assert_eq!(first["noqa_row"], 5);
     assert!(first["filename"].as_str().unwrap().ends_with("config.py"));
     assert!(Path::new(first["filename"].as_str().unwrap()).is_absolute());
@@ -138,13 +176,21 @@ fn json_output_has_ruffs_shape() {
     assert_eq!(fix["message"], "Open `f` in a `with` block");
     let edit = &fix["edits"][0];
     assert_eq!(edit["location"], serde_json::json!({"row": 5, "column": 1}));
-    assert!(edit["content"].as_str().unwrap().contains("with open(path) as f:"));
+    assert!(
+        edit["content"]
+            .as_str()
+            .unwrap()
+            .contains("with open(path) as f:")
+    );
     assert_eq!(items[1]["code"], "RL101");
 }
 
 #[test]
 fn sarif_output_is_valid_sarif_2_1_0() {
-    let dir = project(&[("config.py", LEAKY), ("broken.py", "def f(:\n    x = open(p)\n")]);
+    let dir = project(&[
+        ("config.py", LEAKY),
+        ("broken.py", "def f(:\n    x = open(p)\n"),
+    ]);
     let output = run(dir.path(), &["check", "--output-format", "sarif"]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
@@ -170,7 +216,13 @@ fn sarif_output_is_valid_sarif_2_1_0() {
             let file = dir.path().join("out.sarif");
             std::fs::write(&file, &text).unwrap();
             let check = Command::new(validator)
-                .args(["validate", file.to_str().unwrap(), "--level", "Error", "Warning"])
+                .args([
+                    "validate",
+                    file.to_str().unwrap(),
+                    "--level",
+                    "Error",
+                    "Warning",
+                ])
                 .output()
                 .expect("the SARIF validator runs");
             let report = String::from_utf8_lossy(&check.stdout);
@@ -204,16 +256,30 @@ fn github_output_is_workflow_commands() {
 fn fix_applies_safe_fixes_and_unsafe_only_when_asked() {
     let dir = project(&[("config.py", LEAKY)]);
     let output = run(dir.path(), &["check", "--fix"]);
-    assert_eq!(output.status.code(), Some(1), "the unsafe RL101 fix is not applied");
-    assert!(stdout(&output).contains("Fixed 1 problem; 1 remaining."), "{}", stdout(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the unsafe RL101 fix is not applied"
+    );
+    assert!(
+        stdout(&output).contains("Fixed 1 problem; 1 remaining."),
+        "{}",
+        stdout(&output)
+    );
     let fixed = std::fs::read_to_string(dir.path().join("config.py")).unwrap();
-    assert!(fixed.contains("    with open(path) as f:\n        return f.read()\n"), "{fixed}");
+    assert!(
+        fixed.contains("    with open(path) as f:\n        return f.read()\n"),
+        "{fixed}"
+    );
     assert!(fixed.contains("@functools.lru_cache(maxsize=None)"));
 
     let output = run(dir.path(), &["check", "--fix", "--unsafe-fixes"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     let fixed = std::fs::read_to_string(dir.path().join("config.py")).unwrap();
-    assert!(fixed.contains("self.total = functools.lru_cache(maxsize=None)(self.total)"), "{fixed}");
+    assert!(
+        fixed.contains("self.total = functools.lru_cache(maxsize=None)(self.total)"),
+        "{fixed}"
+    );
     assert!(!fixed.contains("@functools.lru_cache"));
 }
 
@@ -224,11 +290,19 @@ fn fixes_are_not_written_to_files_in_other_encodings() {
     std::fs::write(dir.path().join("legacy.py"), &bytes).unwrap();
     let output = run(dir.path(), &["check", "--fix"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("fixes not applied"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("fixes not applied"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(std::fs::read(dir.path().join("legacy.py")).unwrap(), bytes);
     // The diagnostics themselves are found in the decoded text.
     bytes.clear();
-    assert!(stdout(&output).contains("legacy.py:6:9"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("legacy.py:6:9"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -247,7 +321,10 @@ fn undecodable_and_syntax_errors_are_reported_not_fatal() {
         text.contains("bad.py:1:1: source-error cannot read the file as text: the file is not valid UTF-8 (byte 0xE9 at line 2, column 6)"),
         "{text}"
     );
-    assert!(text.contains("partial.py:1:12: syntax-error SyntaxError:"), "{text}");
+    assert!(
+        text.contains("partial.py:1:12: syntax-error SyntaxError:"),
+        "{text}"
+    );
     assert!(text.contains("partial.py:6:9: RL401"), "{text}");
 }
 
@@ -284,7 +361,13 @@ def five(p):
     let output = run(dir.path(), &["check", "--output-format", "concise", "-q"]);
     let text = stdout(&output);
     let rows: Vec<&str> = text.lines().collect();
-    assert_eq!(rows, ["a.py:12:9: RL401 file `f` opened by `open(...)` is never closed in `three()`: it stays open until it is garbage-collected", "a.py:17:9: RL401 file `f` opened by `open(...)` is never closed in `four()`: it stays open until it is garbage-collected"]);
+    assert_eq!(
+        rows,
+        [
+            "a.py:12:9: RL401 file `f` opened by `open(...)` is never closed in `three()`: it stays open until it is garbage-collected",
+            "a.py:17:9: RL401 file `f` opened by `open(...)` is never closed in `four()`: it stays open until it is garbage-collected"
+        ]
+    );
 }
 
 #[test]
@@ -294,12 +377,20 @@ fn selection_from_flags_and_configuration() {
         let mut full = vec!["check", "--output-format", "json"];
         full.extend_from_slice(args);
         let value: Value = serde_json::from_str(&stdout(&run(dir.path(), &full))).unwrap();
-        value.as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap().to_owned()).collect()
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(codes(&["--select", "RL101"]), ["RL101"]);
     assert_eq!(codes(&["--ignore", "RL101"]), ["RL401"]);
     assert_eq!(codes(&["--select", "unclosed-resource"]), ["RL401"]);
-    assert_eq!(codes(&["--select", "RL4", "--extend-select", "RL1"]), ["RL401", "RL101"]);
+    assert_eq!(
+        codes(&["--select", "RL4", "--extend-select", "RL1"]),
+        ["RL401", "RL101"]
+    );
 
     write(
         dir.path(),
@@ -307,20 +398,28 @@ fn selection_from_flags_and_configuration() {
         "[project]\nname = \"demo\"\n\n[tool.reflens]\nignore = [\"RL101\"]\n\n[tool.reflens.per-file-ignores]\n\"tests/*.py\" = [\"RL401\"]\n",
     );
     write(dir.path(), "tests/test_a.py", LEAKY);
-    let value: Value = serde_json::from_str(&stdout(&run(dir.path(), &["check", "--output-format", "json"]))).unwrap();
+    let value: Value = serde_json::from_str(&stdout(&run(
+        dir.path(),
+        &["check", "--output-format", "json"],
+    )))
+    .unwrap();
     let found: Vec<(String, String)> = value
         .as_array()
         .unwrap()
         .iter()
         .map(|d| {
-            let file = Path::new(d["filename"].as_str().unwrap()).strip_prefix(dir.path().canonicalize().unwrap_or(dir.path().to_owned()))
+            let file = Path::new(d["filename"].as_str().unwrap())
+                .strip_prefix(dir.path().canonicalize().unwrap_or(dir.path().to_owned()))
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| d["filename"].as_str().unwrap().to_owned());
             (file, d["code"].as_str().unwrap().to_owned())
         })
         .collect();
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].0.ends_with("a.py") && !found[0].0.contains("tests"), "{found:?}");
+    assert!(
+        found[0].0.ends_with("a.py") && !found[0].0.contains("tests"),
+        "{found:?}"
+    );
     assert_eq!(found[0].1, "RL401");
 }
 
@@ -336,10 +435,26 @@ fn walking_honours_gitignore_and_default_excludes() {
     let output = run(dir.path(), &["check", "--output-format", "concise", "-q"]);
     let text = stdout(&output);
     assert!(text.contains("src/a.py"), "{text}");
-    assert!(!text.contains("gen.py") && !text.contains(".venv") && !text.contains("node_modules"), "{text}");
+    assert!(
+        !text.contains("gen.py") && !text.contains(".venv") && !text.contains("node_modules"),
+        "{text}"
+    );
     // A file named on the command line is checked even where walking would skip it.
-    let output = run(dir.path(), &["check", "--output-format", "concise", "-q", ".venv/lib/x.py"]);
-    assert!(stdout(&output).contains(".venv/lib/x.py:5:9: RL401"), "{}", stdout(&output));
+    let output = run(
+        dir.path(),
+        &[
+            "check",
+            "--output-format",
+            "concise",
+            "-q",
+            ".venv/lib/x.py",
+        ],
+    );
+    assert!(
+        stdout(&output).contains(".venv/lib/x.py:5:9: RL401"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -347,7 +462,11 @@ fn rule_prints_the_docs_page() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(dir.path(), &["rule", "RL101"]);
     assert_eq!(output.status.code(), Some(0));
-    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/rules/RL101.md")).unwrap();
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/rules/RL101.md"
+    ))
+    .unwrap();
     assert_eq!(stdout(&output), page);
     let by_name = run(dir.path(), &["rule", "method-cache"]);
     assert_eq!(stdout(&by_name), page);
@@ -365,10 +484,15 @@ fn rule_prints_the_docs_page() {
 fn standard_library_has_no_internal_errors() {
     let python = std::env::var("REFLENS_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let stdlib = match Command::new(&python)
-        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
+        ])
         .output()
     {
-        Ok(output) if output.status.success() => String::from_utf8(output.stdout).unwrap().trim().to_owned(),
+        Ok(output) if output.status.success() => {
+            String::from_utf8(output.stdout).unwrap().trim().to_owned()
+        }
         _ => {
             eprintln!("skipped: no `{python}` on this machine to locate the standard library");
             return;
@@ -382,10 +506,18 @@ fn standard_library_has_no_internal_errors() {
     assert_eq!(output.status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
     let findings: Vec<Value> = serde_json::from_slice(&output.stdout).expect("valid JSON");
-    assert!(findings.len() > 50, "suspiciously few findings over the standard library");
+    assert!(
+        findings.len() > 50,
+        "suspiciously few findings over the standard library"
+    );
     let internal: Vec<&Value> = findings
         .iter()
-        .filter(|d| d["message"].as_str().unwrap_or_default().contains("internal error"))
+        .filter(|d| {
+            d["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("internal error")
+        })
         .collect();
     assert!(internal.is_empty(), "internal errors: {internal:#?}");
 
@@ -416,5 +548,76 @@ fn standard_library_has_no_internal_errors() {
         "standard library: {} findings, {} files CPython also rejects",
         findings.len(),
         broken.len()
+    );
+}
+
+/// The example application under `examples/` shows every rule on realistic code: reflens reports
+/// exactly the findings `examples/README.md` documents, none missed and none extra (the example's
+/// correct code must stay unreported).
+#[test]
+fn examples_are_reported_as_documented() {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let examples = root
+        .join("examples")
+        .canonicalize()
+        .expect("examples/ exists");
+    let output = run(
+        root,
+        &[
+            "check",
+            examples.to_str().unwrap(),
+            "--output-format",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let value: Value = serde_json::from_str(&stdout(&output)).expect("valid JSON");
+    let mut found: Vec<(String, u64, String)> = value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|d| {
+            let file = Path::new(d["filename"].as_str().unwrap());
+            let file = file
+                .strip_prefix(&examples)
+                .unwrap_or(file)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let code = d["code"].as_str().unwrap_or("<no code>").to_owned();
+            (file, d["location"]["row"].as_u64().unwrap(), code)
+        })
+        .collect();
+    found.sort();
+    let mut expected: Vec<(String, u64, String)> = [
+        ("shop/app.py", 68, "RL301"),
+        ("shop/app.py", 71, "RL301"),
+        ("shop/catalogue.py", 46, "RL101"),
+        ("shop/db.py", 61, "RL401"),
+        ("shop/pricing.py", 6, "RL104"),
+        ("shop/reports.py", 19, "RL401"),
+        ("shop/reports.py", 31, "RL401"),
+        ("shop/reports.py", 50, "RL401"),
+        ("shop/sessions.py", 37, "RL103"),
+        ("shop/sessions.py", 52, "RL104"),
+        ("shop/spool.py", 31, "RL201"),
+        ("shop/templates.py", 12, "RL401"),
+    ]
+    .iter()
+    .map(|(file, row, code)| ((*file).to_owned(), *row, (*code).to_owned()))
+    .collect();
+    expected.sort();
+    assert_eq!(
+        found,
+        expected,
+        "the findings in examples/ differ from those documented in examples/README.md:\n{}",
+        stdout(&run(
+            root,
+            &[
+                "check",
+                examples.to_str().unwrap(),
+                "--output-format",
+                "concise"
+            ]
+        ))
     );
 }

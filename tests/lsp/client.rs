@@ -136,7 +136,9 @@ impl Server {
         let response = self.response(id);
         match response.get("error") {
             Some(error) => error.clone(),
-            None => self.fail(format!("`{method}` was expected to fail but answered {response}")),
+            None => self.fail(format!(
+                "`{method}` was expected to fail but answered {response}"
+            )),
         }
     }
 
@@ -166,7 +168,10 @@ impl Server {
         let params = self.notification("textDocument/publishDiagnostics", |params| {
             params["uri"] == uri && params["version"] == version
         });
-        params["diagnostics"].as_array().cloned().unwrap_or_default()
+        params["diagnostics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Waits for a message that satisfies `accept`, looking first at the messages received
@@ -192,8 +197,12 @@ impl Server {
                     self.unread.push_back(message);
                 }
                 Ok(Incoming::Closed(reason)) => self.closed = Some(reason),
-                Err(RecvTimeoutError::Timeout) => self.fail(format!("timed out after {TIMEOUT:?} waiting for {what}")),
-                Err(RecvTimeoutError::Disconnected) => self.closed = Some("the reader thread stopped".to_owned()),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.fail(format!("timed out after {TIMEOUT:?} waiting for {what}"))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.closed = Some("the reader thread stopped".to_owned())
+                }
             }
         }
     }
@@ -281,7 +290,10 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
         if thread::panicking() {
-            eprintln!("--- reflens server log ---\n{}--- end of log ---", self.stderr());
+            eprintln!(
+                "--- reflens server log ---\n{}--- end of log ---",
+                self.stderr()
+            );
         }
     }
 }
@@ -300,7 +312,11 @@ fn message(id: Option<i64>, method: &str, params: Value) -> Value {
 
 /// The writer thread: writes what the test (and the reader thread) send, until told to close
 /// stdin or a write fails (the first error is kept for the failure report).
-fn write_messages(mut stdin: ChildStdin, to_write: &Receiver<Outgoing>, error: &Mutex<Option<String>>) {
+fn write_messages(
+    mut stdin: ChildStdin,
+    to_write: &Receiver<Outgoing>,
+    error: &Mutex<Option<String>>,
+) {
     while let Ok(Outgoing::Bytes(bytes)) = to_write.recv() {
         if let Err(err) = stdin.write_all(&bytes).and_then(|()| stdin.flush()) {
             *lock(error) = Some(err.to_string());
@@ -334,7 +350,10 @@ fn read_messages(stdout: impl Read, sender: &Sender<Incoming>, replies: &Sender<
                 return;
             }
         };
-        if let (Some(id), Some(method)) = (message.get("id"), message.get("method").and_then(Value::as_str)) {
+        if let (Some(id), Some(method)) = (
+            message.get("id"),
+            message.get("method").and_then(Value::as_str),
+        ) {
             answer_server_request(replies, id, method, &message["params"]);
         }
         if sender.send(Incoming::Message(message)).is_err() {
@@ -416,8 +435,18 @@ pub fn output_within_timeout(mut command: Command) -> Output {
             bytes
         })
     };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + TIMEOUT;
     let status = loop {
         match child.try_wait() {
@@ -439,7 +468,9 @@ pub fn output_within_timeout(mut command: Command) -> Output {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn abbreviate(text: &str, max: usize) -> String {

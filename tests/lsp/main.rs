@@ -41,8 +41,7 @@ def load(path):
     return data
 ";
 
-const LEAK_MESSAGE: &str =
-    "file `f` opened by `open(...)` is never closed in `load()`: it stays open until it is garbage-collected";
+const LEAK_MESSAGE: &str = "file `f` opened by `open(...)` is never closed in `load()`: it stays open until it is garbage-collected";
 
 /// An RL101 finding (unsafe fix), two RL401 findings with safe fixes and one RL401 with an
 /// unsafe fix (`Popen`).
@@ -105,7 +104,8 @@ fn start(setup: &Setup, root: &Path) -> (Server, Value) {
         "publishDiagnostics": {"relatedInformation": true, "versionSupport": true, "codeDescriptionSupport": true},
     });
     if setup.pull {
-        text_document["diagnostic"] = json!({"dynamicRegistration": false, "relatedDocumentSupport": false});
+        text_document["diagnostic"] =
+            json!({"dynamicRegistration": false, "relatedDocumentSupport": false});
     }
     let mut capabilities = json!({
         "textDocument": text_document,
@@ -215,7 +215,11 @@ impl Doc {
             .get("edit")
             .unwrap_or_else(|| panic!("a code action without an edit: {action}"));
         let (mut edits, version) = edits_for(edit, &self.uri);
-        assert!(!edits.is_empty(), "the action does not edit {}: {action}", self.uri);
+        assert!(
+            !edits.is_empty(),
+            "the action does not edit {}: {action}",
+            self.uri
+        );
         if let Some(version) = version {
             assert_eq!(
                 version,
@@ -252,7 +256,10 @@ fn with_code<'a>(diagnostics: &'a [Value], code: &str) -> Vec<&'a Value> {
 fn only<'a>(diagnostics: &'a [Value], code: &str) -> &'a Value {
     match with_code(diagnostics, code).as_slice() {
         [one] => one,
-        other => panic!("expected one {code} diagnostic, got {}: {diagnostics:#?}", other.len()),
+        other => panic!(
+            "expected one {code} diagnostic, got {}: {diagnostics:#?}",
+            other.len()
+        ),
     }
 }
 
@@ -262,14 +269,23 @@ fn summary(diagnostics: &[Value]) -> Vec<(String, u64)> {
         .iter()
         .map(|d| {
             let code = d["code"].as_str().unwrap_or("<no code>").to_owned();
-            (code, d["range"]["start"]["line"].as_u64().unwrap_or(u64::MAX))
+            (
+                code,
+                d["range"]["start"]["line"].as_u64().unwrap_or(u64::MAX),
+            )
         })
         .collect();
     out.sort();
     out
 }
 
-fn code_actions(server: &mut Server, doc: &Doc, range: &Value, diagnostics: &[&Value], only: &[&str]) -> Vec<Value> {
+fn code_actions(
+    server: &mut Server,
+    doc: &Doc,
+    range: &Value,
+    diagnostics: &[&Value],
+    only: &[&str],
+) -> Vec<Value> {
     let result = server.call(
         "textDocument/codeAction",
         json!({
@@ -303,7 +319,11 @@ fn shutdown_and_exit(mut server: Server) {
     assert_eq!(server.call("shutdown", Value::Null), Value::Null);
     server.notify("exit", Value::Null);
     let status = server.wait_exit();
-    assert_eq!(status.code(), Some(0), "exit after shutdown must succeed: {status}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit after shutdown must succeed: {status}"
+    );
 }
 
 /// Runs `reflens check --output-format json` in `root` and returns (file name, code, 1-based row)
@@ -329,9 +349,17 @@ fn cli_findings(root: &Path) -> Vec<(String, String, u64)> {
         .flatten()
         .map(|f| {
             let file = Path::new(f["filename"].as_str().unwrap_or_default());
-            let name = file.strip_prefix(root).unwrap_or(file).to_string_lossy().into_owned();
+            let name = file
+                .strip_prefix(root)
+                .unwrap_or(file)
+                .to_string_lossy()
+                .into_owned();
             let code = f["code"].as_str().unwrap_or("<no code>").to_owned();
-            (name, code, f["location"]["row"].as_u64().unwrap_or_default())
+            (
+                name,
+                code,
+                f["location"]["row"].as_u64().unwrap_or_default(),
+            )
         })
         .collect();
     out.sort();
@@ -393,7 +421,10 @@ fn push_session_diagnose_hover_fix_and_exit() {
     let actions = code_actions(&mut server, &doc, &leak["range"], &[leak], &["quickfix"]);
     let fix = action(&actions, "`with` block");
     assert_eq!(fix["kind"], "quickfix");
-    assert_eq!(fix["isPreferred"], true, "a safe fix is the preferred action");
+    assert_eq!(
+        fix["isPreferred"], true,
+        "a safe fix is the preferred action"
+    );
     assert_eq!(fix["diagnostics"][0]["code"], "RL401");
     assert!(
         fix["edit"].get("documentChanges").is_some(),
@@ -457,9 +488,15 @@ fn pull_diagnostics_full_unchanged_and_after_a_fix() {
     let report = pull(&mut server, None);
     assert_eq!(report["kind"], "full", "{report}");
     let result_id = report["resultId"].as_str().unwrap_or_default().to_owned();
-    assert!(!result_id.is_empty(), "a full report carries a resultId: {report}");
+    assert!(
+        !result_id.is_empty(),
+        "a full report carries a resultId: {report}"
+    );
     let items = report["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(only(&items, "RL401")["range"], range_of(LEAK, "open", server.encoding));
+    assert_eq!(
+        only(&items, "RL401")["range"],
+        range_of(LEAK, "open", server.encoding)
+    );
     assert_eq!(items.len(), 1, "{items:#?}");
 
     let again = pull(&mut server, Some(&result_id));
@@ -517,7 +554,10 @@ fn rapid_incremental_changes_end_with_fresh_diagnostics() {
     let leak = only(&last, "RL401");
     assert_eq!(last.len(), 1, "{last:#?}");
     let open_g = doc.find("open(path)\n    return g");
-    assert_eq!(leak["range"], span(&doc.text, open_g, open_g + "open".len(), encoding));
+    assert_eq!(
+        leak["range"],
+        span(&doc.text, open_g, open_g + "open".len(), encoding)
+    );
     assert!(
         leak["message"]
             .as_str()
@@ -529,7 +569,9 @@ fn rapid_incremental_changes_end_with_fresh_diagnostics() {
     let mut previous = 0;
     let mut publishes = 0;
     for message in server.received() {
-        if message["method"] != "textDocument/publishDiagnostics" || message["params"]["uri"] != uri.as_str() {
+        if message["method"] != "textDocument/publishDiagnostics"
+            || message["params"]["uri"] != uri.as_str()
+        {
             continue;
         }
         publishes += 1;
@@ -541,7 +583,10 @@ fn rapid_incremental_changes_end_with_fresh_diagnostics() {
             "version {version} published after version {previous}"
         );
         previous = version;
-        let diagnostics = message["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
+        let diagnostics = message["params"]["diagnostics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if version == i64::from(LAST) {
             assert_eq!(
                 summary(&diagnostics),
@@ -549,7 +594,10 @@ fn rapid_incremental_changes_end_with_fresh_diagnostics() {
                 "a stale publish for the last version"
             );
         } else {
-            let expected = vec![("RL401".to_owned(), u64::try_from(version).unwrap_or_default())];
+            let expected = vec![(
+                "RL401".to_owned(),
+                u64::try_from(version).unwrap_or_default(),
+            )];
             assert_eq!(
                 summary(&diagnostics),
                 expected,
@@ -574,7 +622,10 @@ fn closing_a_document_clears_its_diagnostics() {
         let change = doc.stage(0, 0, "# more\n", encoding);
         doc.send(&mut server, vec![change]);
     }
-    server.notify("textDocument/didClose", json!({"textDocument": doc.identifier()}));
+    server.notify(
+        "textDocument/didClose",
+        json!({"textDocument": doc.identifier()}),
+    );
     let other = file_uri(&root.path().join("other.py"));
     Doc::open(&mut server, &other, LEAK);
     server.diagnostics(&other, 1);
@@ -582,7 +633,10 @@ fn closing_a_document_clears_its_diagnostics() {
     let last = server
         .received()
         .iter()
-        .rfind(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == closed.as_str())
+        .rfind(|m| {
+            m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["uri"] == closed.as_str()
+        })
         .cloned()
         .unwrap_or_default();
     assert_eq!(
@@ -590,7 +644,10 @@ fn closing_a_document_clears_its_diagnostics() {
         json!([]),
         "a closed document keeps no diagnostics: {last}"
     );
-    assert!(last["params"].get("version").is_none_or(Value::is_null), "{last}");
+    assert!(
+        last["params"].get("version").is_none_or(Value::is_null),
+        "{last}"
+    );
     shutdown_and_exit(server);
 }
 
@@ -639,7 +696,8 @@ fn latin1_file_opened_with_its_decoded_text() {
     let latin1: &[u8] = b"# -*- coding: latin-1 -*-\nGREETING = \"caf\xe9\"\n\n\ndef load(path):\n    f = open(path)\n    return f.read() + GREETING\n";
     let root = workspace();
     let path = root.path().join("legacy.py");
-    std::fs::write(&path, latin1).unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
+    std::fs::write(&path, latin1)
+        .unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
     // What an editor sends: the text decoded from latin-1 (each byte is the code point).
     let decoded: String = latin1.iter().map(|&b| char::from(b)).collect();
 
@@ -676,7 +734,10 @@ fn invalid_utf8_in_a_message_does_not_stop_the_server() {
     .to_string();
     // Latin-1 `é` (0xE9) where UTF-8 is required.
     let body = body.replace("@@", "\u{0}").into_bytes();
-    let body: Vec<u8> = body.into_iter().map(|b| if b == 0 { 0xE9 } else { b }).collect();
+    let body: Vec<u8> = body
+        .into_iter()
+        .map(|b| if b == 0 { 0xE9 } else { b })
+        .collect();
     server.send_body(&body);
 
     // The invalid byte is replaced (U+FFFD) and the document opens, so it stays in step with
@@ -722,7 +783,9 @@ fn malformed_traffic_gets_errors_and_the_server_keeps_serving() {
 
     // A body that is not JSON: a parse error (with a null id, as JSON-RPC says).
     server.send_body(b"this is not json");
-    let error = server.wait_for("a parse error", |m| m["id"].is_null() && m.get("error").is_some());
+    let error = server.wait_for("a parse error", |m| {
+        m["id"].is_null() && m.get("error").is_some()
+    });
     assert_eq!(error["error"]["code"], PARSE_ERROR, "{error}");
     still_serving(&mut server, "a body that is not JSON");
 
@@ -755,7 +818,10 @@ fn malformed_traffic_gets_errors_and_the_server_keeps_serving() {
         "textDocument/didChange",
         json!({"textDocument": {"uri": ghost, "version": 2}, "contentChanges": [{"text": "x = 1\n"}]}),
     );
-    server.notify("textDocument/didClose", json!({"textDocument": {"uri": ghost}}));
+    server.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": ghost}}),
+    );
     let ghost_doc = Doc {
         uri: ghost,
         text: String::new(),
@@ -788,7 +854,10 @@ fn cancelled_requests_are_answered_once() {
     let leak_range = range_of(&big, "open", server.encoding);
 
     let requests = [
-        ("textDocument/diagnostic", json!({"textDocument": doc.identifier()})),
+        (
+            "textDocument/diagnostic",
+            json!({"textDocument": doc.identifier()}),
+        ),
         (
             "textDocument/codeAction",
             json!({"textDocument": doc.identifier(), "range": leak_range, "context": {"diagnostics": []}}),
@@ -814,14 +883,24 @@ fn cancelled_requests_are_answered_once() {
             eprintln!("{method}: answered before the cancellation");
         }
         // A later request is answered; by then a second answer to `id` would have shown up.
-        let report = server.call("textDocument/diagnostic", json!({"textDocument": doc.identifier()}));
-        assert_eq!(report["items"].as_array().map(Vec::len), Some(FUNCTIONS), "{method}");
+        let report = server.call(
+            "textDocument/diagnostic",
+            json!({"textDocument": doc.identifier()}),
+        );
+        assert_eq!(
+            report["items"].as_array().map(Vec::len),
+            Some(FUNCTIONS),
+            "{method}"
+        );
         let answers = server
             .received()
             .iter()
             .filter(|m| m.get("method").is_none() && m["id"] == id)
             .count();
-        assert_eq!(answers, 1, "{method} (request {id}) must be answered exactly once");
+        assert_eq!(
+            answers, 1,
+            "{method} (request {id}) must be answered exactly once"
+        );
     }
     shutdown_and_exit(server);
 }
@@ -830,7 +909,8 @@ fn cancelled_requests_are_answered_once() {
 
 #[test]
 fn utf8_positions_when_the_client_offers_them() {
-    const TEXT: &str = "def load(path):\n    naïve = \"é\"; f = open(path)\n    return f.read() + naïve\n";
+    const TEXT: &str =
+        "def load(path):\n    naïve = \"é\"; f = open(path)\n    return f.read() + naïve\n";
     let root = workspace();
     let setup = Setup {
         position_encodings: Some(&["utf-8", "utf-16"]),
@@ -851,7 +931,10 @@ fn utf8_positions_when_the_client_offers_them() {
     assert_eq!(leak["range"], range_of(TEXT, "open", Encoding::Utf8));
     // Byte column 26 is inside `open` only when counted in UTF-8.
     let hovered = hover(&mut server, &doc, &json!({"line": 1, "character": 26}));
-    assert_eq!(hovered["range"], leak["range"], "hover at a UTF-8 column: {hovered}");
+    assert_eq!(
+        hovered["range"], leak["range"],
+        "hover at a UTF-8 column: {hovered}"
+    );
     shutdown_and_exit(server);
 }
 
@@ -872,7 +955,8 @@ fn utf16_positions_with_an_emoji() {
     let diagnostics = server.diagnostics(&uri, 1);
     let leak = only(&diagnostics, "RL401");
     // 17 characters precede `open`; the emoji counts 2 UTF-16 units.
-    let open_range = json!({"start": {"line": 1, "character": 18}, "end": {"line": 1, "character": 22}});
+    let open_range =
+        json!({"start": {"line": 1, "character": 18}, "end": {"line": 1, "character": 22}});
     assert_eq!(leak["range"], open_range);
     let hovered = hover(&mut server, &doc, &json!({"line": 1, "character": 18}));
     assert_eq!(hovered["range"], open_range, "{hovered}");
@@ -936,15 +1020,20 @@ fn fix_all_and_suppress_on_this_line() {
         doc.text
     );
     assert!(
-        doc.text.contains("    with open(path, encoding=\"utf-8\") as g:\n"),
+        doc.text
+            .contains("    with open(path, encoding=\"utf-8\") as g:\n"),
         "{}",
         doc.text
     );
     let diagnostics = server.diagnostics(&uri, 2);
-    let popen_line = u64::try_from(doc.text[..doc.find("subprocess.Popen(cmd")].lines().count()).unwrap_or_default();
+    let popen_line = u64::try_from(doc.text[..doc.find("subprocess.Popen(cmd")].lines().count())
+        .unwrap_or_default();
     assert_eq!(
         summary(&diagnostics),
-        [("RL101".to_owned(), 5), ("RL401".to_owned(), popen_line - 1)]
+        [
+            ("RL101".to_owned(), 5),
+            ("RL401".to_owned(), popen_line - 1)
+        ]
     );
 
     // Suppress the remaining RL401 with a comment on its line.
@@ -954,8 +1043,9 @@ fn fix_all_and_suppress_on_this_line() {
     assert_eq!(suppress["kind"], "quickfix");
     doc.apply_action(&mut server, suppress);
     assert!(
-        doc.text
-            .contains("proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)  # reflens: ignore[RL401]\n"),
+        doc.text.contains(
+            "proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)  # reflens: ignore[RL401]\n"
+        ),
         "{}",
         doc.text
     );
@@ -991,9 +1081,11 @@ fn configuration_files_are_honoured_like_the_cli() {
     let write = |name: &str, text: &str| {
         let path = root.path().join(name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|err| panic!("cannot create {}: {err}", parent.display()));
+            std::fs::create_dir_all(parent)
+                .unwrap_or_else(|err| panic!("cannot create {}: {err}", parent.display()));
         }
-        std::fs::write(&path, text).unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
+        std::fs::write(&path, text)
+            .unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
     };
     write(
         "pyproject.toml",
@@ -1015,7 +1107,10 @@ fn configuration_files_are_honoured_like_the_cli() {
     });
     let watchers = &registration["params"]["registrations"][0];
     assert_eq!(watchers["method"], "workspace/didChangeWatchedFiles");
-    assert!(watchers.to_string().contains("pyproject.toml"), "{watchers}");
+    assert!(
+        watchers.to_string().contains("pyproject.toml"),
+        "{watchers}"
+    );
 
     let mut from_server = Vec::new();
     for name in ["app.py", "legacy/old.py", "tools/run.py"] {
@@ -1049,8 +1144,13 @@ fn configuration_files_are_honoured_like_the_cli() {
         json!({"changes": [{"uri": file_uri(&root.path().join("pyproject.toml")), "type": 2}]}),
     );
     let app = file_uri(&root.path().join("app.py"));
-    let republished = server.notification("textDocument/publishDiagnostics", |p| p["uri"] == app.as_str());
-    let diagnostics = republished["diagnostics"].as_array().cloned().unwrap_or_default();
+    let republished = server.notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == app.as_str()
+    });
+    let diagnostics = republished["diagnostics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(
         summary(&diagnostics),
         [

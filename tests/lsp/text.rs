@@ -79,7 +79,10 @@ pub fn offset(text: &str, line: u64, character: u64, encoding: Encoding) -> usiz
 /// The position of a byte offset (which must be on a character boundary).
 pub fn position(text: &str, offset: usize, encoding: Encoding) -> Value {
     let lines = lines(text);
-    let line = lines.iter().rposition(|&(start, _)| start <= offset).unwrap_or(0);
+    let line = lines
+        .iter()
+        .rposition(|&(start, _)| start <= offset)
+        .unwrap_or(0);
     let start = lines[line].0;
     let character: usize = text[start..offset].chars().map(|c| encoding.units(c)).sum();
     json!({"line": line, "character": character})
@@ -140,14 +143,25 @@ pub fn apply_edits(text: &str, edits: &[Value], encoding: Encoding) -> String {
 /// Also returns the document version the edit was computed for, if it says.
 pub fn edits_for(workspace_edit: &Value, uri: &str) -> (Vec<Value>, Option<i64>) {
     if let Some(changes) = workspace_edit["changes"].as_object() {
-        let edits = changes.get(uri).and_then(Value::as_array).cloned().unwrap_or_default();
+        let edits = changes
+            .get(uri)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         return (edits, None);
     }
     let mut edits = Vec::new();
     let mut version = None;
-    for change in workspace_edit["documentChanges"].as_array().into_iter().flatten() {
+    for change in workspace_edit["documentChanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         // Resource operations (create/rename/delete) have a `kind`; the tests expect none.
-        assert!(change.get("kind").is_none(), "unexpected resource operation: {change}");
+        assert!(
+            change.get("kind").is_none(),
+            "unexpected resource operation: {change}"
+        );
         if change["textDocument"]["uri"] == uri {
             version = change["textDocument"]["version"].as_i64();
             edits.extend(change["edits"].as_array().cloned().unwrap_or_default());
@@ -164,9 +178,18 @@ mod tests {
     fn positions_in_each_encoding() {
         let text = "a\r\nx = '😀é'; y\rz";
         let y = text.find('y').unwrap();
-        assert_eq!(position(text, y, Encoding::Utf8), json!({"line": 1, "character": 14}));
-        assert_eq!(position(text, y, Encoding::Utf16), json!({"line": 1, "character": 11}));
-        assert_eq!(position(text, y, Encoding::Utf32), json!({"line": 1, "character": 10}));
+        assert_eq!(
+            position(text, y, Encoding::Utf8),
+            json!({"line": 1, "character": 14})
+        );
+        assert_eq!(
+            position(text, y, Encoding::Utf16),
+            json!({"line": 1, "character": 11})
+        );
+        assert_eq!(
+            position(text, y, Encoding::Utf32),
+            json!({"line": 1, "character": 10})
+        );
         assert_eq!(offset(text, 1, 11, Encoding::Utf16), y);
         assert_eq!(offset(text, 2, 0, Encoding::Utf16), text.find('z').unwrap());
         assert_eq!(offset(text, 0, 99, Encoding::Utf16), 1);

@@ -72,7 +72,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
     let errors: Vec<String> = missing
         .into_iter()
-        .chain(results.iter().filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.display))))
+        .chain(
+            results
+                .iter()
+                .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.display))),
+        )
         .collect();
     output::print(
         args.output_format,
@@ -169,7 +173,12 @@ fn display_path(path: &Path, cwd: &Path) -> String {
     text.strip_prefix("./").map(str::to_owned).unwrap_or(text)
 }
 
-fn check_file(path: &Path, settings: &Settings, cwd: &Path, fix: Option<Applicability>) -> FileResult {
+fn check_file(
+    path: &Path,
+    settings: &Settings,
+    cwd: &Path,
+    fix: Option<Applicability>,
+) -> FileResult {
     let absolute = if path.is_absolute() {
         path.to_owned()
     } else {

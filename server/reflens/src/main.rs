@@ -62,7 +62,12 @@ pub struct CheckArgs {
     /// Files or directories to check [default: .]
     pub paths: Vec<PathBuf>,
     /// How to print the findings.
-    #[arg(long, value_enum, default_value = "text", env = "REFLENS_OUTPUT_FORMAT")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "REFLENS_OUTPUT_FORMAT"
+    )]
     pub output_format: OutputFormat,
     /// Rules to enable, replacing the configuration's `select` (codes, prefixes, names or ALL).
     #[arg(long, value_delimiter = ',', value_name = "RULES")]

@@ -75,7 +75,12 @@ impl IndexedText {
         range.start() + TextSize::try_from(trimmed.len()).unwrap_or_default()
     }
 
-    pub fn range_of(&self, start: (u32, u32), end: (u32, u32), encoding: PositionEncoding) -> TextRange {
+    pub fn range_of(
+        &self,
+        start: (u32, u32),
+        end: (u32, u32),
+        encoding: PositionEncoding,
+    ) -> TextRange {
         let start = self.offset(start.0, start.1, encoding);
         let end = self.offset(end.0, end.1, encoding).max(start);
         TextRange::new(start, end)
@@ -101,7 +106,10 @@ mod tests {
     #[test]
     fn positions_past_the_end_are_clamped() {
         let text = IndexedText::new("ab\r\ncd".to_owned());
-        assert_eq!(text.offset(0, 99, PositionEncoding::Utf16), TextSize::new(2));
+        assert_eq!(
+            text.offset(0, 99, PositionEncoding::Utf16),
+            TextSize::new(2)
+        );
         assert_eq!(text.offset(9, 0, PositionEncoding::Utf16), TextSize::new(6));
         assert_eq!(text.offset(1, 1, PositionEncoding::Utf16), TextSize::new(5));
     }

@@ -48,7 +48,8 @@ impl<'a> Checker<'a> {
                         let start = token.start();
                         for (pos, ch) in text.char_indices() {
                             if ch == '\n' || (ch == '\r' && !text[pos + 1..].starts_with('\n')) {
-                                let line_start = start + TextSize::try_from(pos + 1).unwrap_or_default();
+                                let line_start =
+                                    start + TextSize::try_from(pos + 1).unwrap_or_default();
                                 if line_start < token.end() {
                                     lines_in_strings.push(line_start);
                                 }
@@ -165,7 +166,10 @@ impl<'a> Checker<'a> {
     /// The full lines covering `range`, from the start of its first line to after the line
     /// break of its last line.
     pub fn full_lines(&self, range: TextRange) -> TextRange {
-        TextRange::new(self.line_start(range.start()), self.full_line_end(range.end()))
+        TextRange::new(
+            self.line_start(range.start()),
+            self.full_line_end(range.end()),
+        )
     }
 
     /// Copies the lines of `range` (which must be full lines) with `extra` added to each
@@ -239,7 +243,9 @@ impl<'a> Checker<'a> {
                 let mut offset = TextSize::default();
                 for line in self.source.split_inclusive('\n') {
                     let trimmed = line.trim_start();
-                    if trimmed.starts_with("#!") || (trimmed.starts_with('#') && trimmed.contains("coding")) {
+                    if trimmed.starts_with("#!")
+                        || (trimmed.starts_with('#') && trimmed.contains("coding"))
+                    {
                         offset += line.text_len();
                     } else {
                         break;
@@ -561,7 +567,11 @@ fn split_lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
                     break;
                 }
                 b'\r' => {
-                    end += if bytes.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
+                    end += if bytes.get(end + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    };
                     break;
                 }
                 _ => end += 1,
@@ -590,24 +600,44 @@ mod tests {
 
     #[test]
     fn import_edit_reuses_or_adds_imports() {
-        with_checker("\"\"\"Doc.\"\"\"\nimport os\nimport weakref as wr\nx = 1\n", |checker| {
-            assert_eq!(checker.import_edit("weakref", "WeakSet"), ("wr.WeakSet".to_owned(), None));
-            let (name, edit) = checker.import_edit("traceback", "format_exc");
-            assert_eq!(name, "traceback.format_exc");
-            let edit = edit.unwrap();
-            assert_eq!(edit.content, "import traceback\n");
-            assert_eq!(edit.range.start(), TextSize::new(42), "after the last leading import");
-        });
+        with_checker(
+            "\"\"\"Doc.\"\"\"\nimport os\nimport weakref as wr\nx = 1\n",
+            |checker| {
+                assert_eq!(
+                    checker.import_edit("weakref", "WeakSet"),
+                    ("wr.WeakSet".to_owned(), None)
+                );
+                let (name, edit) = checker.import_edit("traceback", "format_exc");
+                assert_eq!(name, "traceback.format_exc");
+                let edit = edit.unwrap();
+                assert_eq!(edit.content, "import traceback\n");
+                assert_eq!(
+                    edit.range.start(),
+                    TextSize::new(42),
+                    "after the last leading import"
+                );
+            },
+        );
         with_checker("from weakref import WeakSet\n", |checker| {
-            assert_eq!(checker.import_edit("weakref", "WeakSet"), ("WeakSet".to_owned(), None));
+            assert_eq!(
+                checker.import_edit("weakref", "WeakSet"),
+                ("WeakSet".to_owned(), None)
+            );
         });
-        with_checker("#!/usr/bin/env python\n# -*- coding: utf-8 -*-\nweakref = None\n", |checker| {
-            let (name, edit) = checker.import_edit("weakref", "ref");
-            assert_eq!(name, "_weakref.ref");
-            let edit = edit.unwrap();
-            assert_eq!(edit.content, "import weakref as _weakref\n");
-            assert_eq!(edit.range.start(), TextSize::new(46), "after the shebang and the cookie");
-        });
+        with_checker(
+            "#!/usr/bin/env python\n# -*- coding: utf-8 -*-\nweakref = None\n",
+            |checker| {
+                let (name, edit) = checker.import_edit("weakref", "ref");
+                assert_eq!(name, "_weakref.ref");
+                let edit = edit.unwrap();
+                assert_eq!(edit.content, "import weakref as _weakref\n");
+                assert_eq!(
+                    edit.range.start(),
+                    TextSize::new(46),
+                    "after the shebang and the cookie"
+                );
+            },
+        );
     }
 
     #[test]

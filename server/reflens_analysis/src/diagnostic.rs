@@ -163,7 +163,11 @@ pub struct Fix {
 }
 
 impl Fix {
-    pub fn new(message: impl Into<String>, applicability: Applicability, mut edits: Vec<Edit>) -> Self {
+    pub fn new(
+        message: impl Into<String>,
+        applicability: Applicability,
+        mut edits: Vec<Edit>,
+    ) -> Self {
         edits.sort_by_key(|edit| (edit.range.start(), edit.range.end()));
         edits.dedup();
         Self {

@@ -55,14 +55,19 @@ pub fn fix_all(source: &str, settings: &Settings, threshold: Applicability) -> F
     let initial_syntax_errors = count_syntax_errors(&crate::analyze(source, settings));
     for _ in 0..MAX_ROUNDS {
         let diagnostics = crate::analyze(&result.source, settings);
-        let Some((fixed_source, applied)) = apply_fixes(&result.source, &diagnostics, threshold) else {
+        let Some((fixed_source, applied)) = apply_fixes(&result.source, &diagnostics, threshold)
+        else {
             break;
         };
         let after = crate::analyze(&fixed_source, settings);
         if count_syntax_errors(&after) > initial_syntax_errors {
             result.error = Some(format!(
                 "fixing {} would have introduced a syntax error; those fixes were not applied (please report this)",
-                applied.keys().map(|rule| rule.code()).collect::<Vec<_>>().join(", ")
+                applied
+                    .keys()
+                    .map(|rule| rule.code())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             break;
         }

@@ -66,7 +66,10 @@ pub enum MethodKind {
 /// else defined in a class body is an instance method.
 pub fn method_kind(checker: &crate::checker::Checker, def: &ast::StmtFunctionDef) -> MethodKind {
     // Implicit class methods.
-    if matches!(def.name.as_str(), "__new__" | "__init_subclass__" | "__class_getitem__") {
+    if matches!(
+        def.name.as_str(),
+        "__new__" | "__init_subclass__" | "__class_getitem__"
+    ) {
         return if def.name.as_str() == "__new__" {
             MethodKind::Static
         } else {

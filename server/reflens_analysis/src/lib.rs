@@ -18,8 +18,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_parser::{Mode, ParseOptions};
-use ruff_text_size::Ranged;
 use ruff_source_file::LineIndex;
+use ruff_text_size::Ranged;
 use ruff_text_size::{TextRange, TextSize};
 
 pub use crate::diagnostic::{Applicability, Diagnostic, DiagnosticKind, Edit, Fix, Related};
@@ -54,7 +54,10 @@ fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
         .errors()
         .iter()
         .map(|error| {
-            Diagnostic::syntax_error(clamp(error.location, source), format!("SyntaxError: {}", error.error))
+            Diagnostic::syntax_error(
+                clamp(error.location, source),
+                format!("SyntaxError: {}", error.error),
+            )
         })
         .collect();
     if let Some(problem) = too_deep(parsed.tokens()) {
@@ -80,7 +83,10 @@ fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
                 .unwrap_or_else(|| "unknown panic".to_owned());
             diagnostics.push(Diagnostic::source_error(
                 TextRange::empty(TextSize::default()),
-                format!("internal error: rule {} failed on this file ({reason}); please report it", rule.code()),
+                format!(
+                    "internal error: rule {} failed on this file ({reason}); please report it",
+                    rule.code()
+                ),
             ));
         }
     }

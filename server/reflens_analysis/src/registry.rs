@@ -162,7 +162,10 @@ impl Rule {
     }
 
     pub fn from_code(code: &str) -> Option<Rule> {
-        Rule::ALL.iter().copied().find(|rule| rule.code().eq_ignore_ascii_case(code))
+        Rule::ALL
+            .iter()
+            .copied()
+            .find(|rule| rule.code().eq_ignore_ascii_case(code))
     }
 
     pub fn from_name(name: &str) -> Option<Rule> {
@@ -217,7 +220,10 @@ impl RuleSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Rule> {
-        Rule::ALL.iter().copied().filter(move |rule| self.contains(*rule))
+        Rule::ALL
+            .iter()
+            .copied()
+            .filter(move |rule| self.contains(*rule))
     }
 }
 
@@ -307,7 +313,11 @@ mod tests {
         for rule in Rule::ALL {
             assert!(seen.insert(rule.code()), "duplicate code {}", rule.code());
             assert!(rule.code().starts_with("RL") && rule.code().len() == 5);
-            assert!(rule.name().chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(
+                rule.name()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-')
+            );
             assert_eq!(Rule::from_code(rule.code()), Some(*rule));
             assert_eq!(Rule::from_name(rule.name()), Some(*rule));
         }
@@ -318,8 +328,17 @@ mod tests {
         let sel: RuleSelector = "RL1".parse().unwrap();
         assert!(sel.rules().contains(Rule::MethodCache));
         assert!(!sel.rules().contains(Rule::DelFinalizer));
-        assert_eq!("ALL".parse::<RuleSelector>().unwrap().rules(), RuleSet::all());
-        assert!("method-cache".parse::<RuleSelector>().unwrap().rules().contains(Rule::MethodCache));
+        assert_eq!(
+            "ALL".parse::<RuleSelector>().unwrap().rules(),
+            RuleSet::all()
+        );
+        assert!(
+            "method-cache"
+                .parse::<RuleSelector>()
+                .unwrap()
+                .rules()
+                .contains(Rule::MethodCache)
+        );
         assert!("RL999".parse::<RuleSelector>().is_err());
         assert!("R".parse::<RuleSelector>().is_err());
     }

@@ -155,7 +155,11 @@ pub fn coding_cookie(bytes: &[u8]) -> Option<String> {
 
 fn cookie_line(bytes: &[u8]) -> usize {
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    if cookie_in_line(first).is_some() { 1 } else { 2 }
+    if cookie_in_line(first).is_some() {
+        1
+    } else {
+        2
+    }
 }
 
 fn is_blank_or_comment(line: &[u8]) -> bool {
@@ -206,14 +210,24 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn is_utf8_name(name: &str) -> bool {
-    matches!(name, "utf-8" | "utf8" | "utf-8-sig" | "u8" | "utf" | "cp65001")
-        || name.starts_with("utf-8-")
+    matches!(
+        name,
+        "utf-8" | "utf8" | "utf-8-sig" | "u8" | "utf" | "cp65001"
+    ) || name.starts_with("utf-8-")
 }
 
 fn is_latin1_name(name: &str) -> bool {
     matches!(
         name,
-        "latin-1" | "latin1" | "latin" | "l1" | "iso-8859-1" | "iso8859-1" | "8859" | "cp819" | "iso-ir-100"
+        "latin-1"
+            | "latin1"
+            | "latin"
+            | "l1"
+            | "iso-8859-1"
+            | "iso8859-1"
+            | "8859"
+            | "cp819"
+            | "iso-ir-100"
     ) || name.starts_with("iso-8859-1-")
         || name.starts_with("latin-1-")
 }
@@ -232,7 +246,9 @@ fn whatwg_encoding(name: &str) -> Option<&'static encoding_rs::Encoding> {
         "koi8u" => "koi8-u",
         other => other,
     };
-    let alias = alias.replace("iso8859-", "iso-8859-").replace("cp125", "windows-125");
+    let alias = alias
+        .replace("iso8859-", "iso-8859-")
+        .replace("cp125", "windows-125");
     let encoding = encoding_rs::Encoding::for_label(alias.as_bytes())?;
     // `replacement` is WHATWG's sink for unsafe labels; it is never what a Python file meant.
     (encoding != encoding_rs::REPLACEMENT).then_some(encoding)
@@ -257,7 +273,10 @@ fn first_undecodable(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> 
 fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
     (line, offset - line_start + 1)
 }
 
@@ -281,13 +300,18 @@ mod tests {
     #[test]
     fn latin1_cookie() {
         let decoded = decode(b"# -*- coding: latin-1 -*-\nname = '\xe9t\xe9'\n").unwrap();
-        assert_eq!(decoded.text, "# -*- coding: latin-1 -*-\nname = '\u{e9}t\u{e9}'\n");
+        assert_eq!(
+            decoded.text,
+            "# -*- coding: latin-1 -*-\nname = '\u{e9}t\u{e9}'\n"
+        );
         assert_eq!(decoded.encoding.as_deref(), Some("latin-1"));
     }
 
     #[test]
     fn cookie_on_second_line_after_shebang() {
-        let decoded = decode(b"#!/usr/bin/env python\n# vim: set fileencoding=cp1252 :\ns = '\x80'\n").unwrap();
+        let decoded =
+            decode(b"#!/usr/bin/env python\n# vim: set fileencoding=cp1252 :\ns = '\x80'\n")
+                .unwrap();
         assert!(decoded.text.contains('\u{20ac}'));
     }
 

@@ -92,7 +92,8 @@ pub fn parse_comment(comment: &str) -> Option<Suppression> {
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 /// `ignore` alone silences everything; `ignore[RL101,RL103]` the named rules.
@@ -108,7 +109,9 @@ fn parse_bracketed(rest: &str) -> Suppression {
 
 /// `noqa` alone silences everything; `noqa: RL101, E501` the named reflens rules only.
 fn parse_noqa(rest: &str) -> Option<Suppression> {
-    if rest.is_empty() || rest.starts_with(char::is_whitespace) && !rest.trim_start().starts_with(':') {
+    if rest.is_empty()
+        || rest.starts_with(char::is_whitespace) && !rest.trim_start().starts_with(':')
+    {
         return Some(Suppression::All);
     }
     let rest = rest.trim_start();
@@ -133,12 +136,24 @@ mod tests {
         assert_eq!(parse_comment("# reflens: ignore"), Some(Suppression::All));
         assert_eq!(
             parse_comment("# reflens: ignore[RL101, RL103]"),
-            Some(Suppression::Codes(vec![Rule::MethodCache, Rule::InstanceRegistry]))
+            Some(Suppression::Codes(vec![
+                Rule::MethodCache,
+                Rule::InstanceRegistry
+            ]))
         );
         assert_eq!(parse_comment("# noqa"), Some(Suppression::All));
         assert_eq!(parse_comment("# NOQA"), Some(Suppression::All));
-        assert_eq!(parse_comment("# noqa: RL101"), Some(Suppression::Codes(vec![Rule::MethodCache])));
-        assert_eq!(parse_comment("# noqa:RL101,RL104"), Some(Suppression::Codes(vec![Rule::MethodCache, Rule::MutableDefaultCache])));
+        assert_eq!(
+            parse_comment("# noqa: RL101"),
+            Some(Suppression::Codes(vec![Rule::MethodCache]))
+        );
+        assert_eq!(
+            parse_comment("# noqa:RL101,RL104"),
+            Some(Suppression::Codes(vec![
+                Rule::MethodCache,
+                Rule::MutableDefaultCache
+            ]))
+        );
         // Other tools' codes do not silence reflens.
         assert_eq!(parse_comment("# noqa: E501"), None);
         assert_eq!(parse_comment("# type: ignore"), None);

@@ -22,7 +22,10 @@ fn every_rule_documents_every_section() {
     for rule in Rule::ALL {
         let doc = rule.doc();
         for section in SECTIONS {
-            assert!(doc.contains(section), "{rule}'s doc comment lacks `{section}`");
+            assert!(
+                doc.contains(section),
+                "{rule}'s doc comment lacks `{section}`"
+            );
         }
         assert!(!doc.contains("TODO"), "{rule}'s doc comment is unfinished");
     }

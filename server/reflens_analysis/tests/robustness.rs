@@ -25,7 +25,9 @@ fn long_operator_chains_do_not_overflow_the_stack() {
     ] {
         let diagnostics = analyze(&source, &Settings::default());
         assert!(
-            diagnostics.iter().all(|d| !d.message.contains("internal error")),
+            diagnostics
+                .iter()
+                .all(|d| !d.message.contains("internal error")),
             "{diagnostics:?}"
         );
     }
@@ -38,7 +40,8 @@ fn nesting_deeper_than_cpython_allows_is_reported() {
     assert!(
         diagnostics
             .iter()
-            .any(|d| d.kind == DiagnosticKind::SourceError && d.message.contains("nested more than 200 deep")),
+            .any(|d| d.kind == DiagnosticKind::SourceError
+                && d.message.contains("nested more than 200 deep")),
         "{diagnostics:?}"
     );
     let mut blocks = String::new();
@@ -49,7 +52,11 @@ fn nesting_deeper_than_cpython_allows_is_reported() {
     blocks.push_str(&" ".repeat(150));
     blocks.push_str("pass\n");
     let diagnostics = analyze(&blocks, &Settings::default());
-    assert!(diagnostics.iter().any(|d| d.message.contains("nested more than 100 deep")));
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.message.contains("nested more than 100 deep"))
+    );
 }
 
 #[test]
@@ -108,7 +115,12 @@ fn random_bytes_never_panic() {
         let len = rng.below(300);
         let bytes: Vec<u8> = (0..len).map(|_| (rng.next() & 0xff) as u8).collect();
         let analysis = analyze_bytes(&bytes, &Settings::default());
-        assert!(analysis.diagnostics.iter().all(|d| !d.message.contains("internal error")));
+        assert!(
+            analysis
+                .diagnostics
+                .iter()
+                .all(|d| !d.message.contains("internal error"))
+        );
     }
 }
 
@@ -121,8 +133,31 @@ fn mutated_fixtures_never_make_a_rule_fail() {
         .collect();
     fixtures.sort();
     let pieces = [
-        "", "(", ")", ":", "\n", "    ", "=", "with ", "try:\n", "except", "return ", "del ", "self", "open(p)",
-        "lambda: ", "yield ", "[", "]", "#", "\"\"\"", "if x:\n", "else:\n", "finally:\n", ".close()", "global x\n",
+        "",
+        "(",
+        ")",
+        ":",
+        "\n",
+        "    ",
+        "=",
+        "with ",
+        "try:\n",
+        "except",
+        "return ",
+        "del ",
+        "self",
+        "open(p)",
+        "lambda: ",
+        "yield ",
+        "[",
+        "]",
+        "#",
+        "\"\"\"",
+        "if x:\n",
+        "else:\n",
+        "finally:\n",
+        ".close()",
+        "global x\n",
     ];
     let mut rng = XorShift(0x0dd_ba11_f00d_cafe);
     for fixture in &fixtures {

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use reflens_analysis::fix::fix_all;
-use reflens_analysis::{Applicability, Diagnostic, DiagnosticKind, Rule, RuleSet, Settings, analyze};
+use reflens_analysis::{
+    Applicability, Diagnostic, DiagnosticKind, Rule, RuleSet, Settings, analyze,
+};
 use ruff_source_file::{LineIndex, OneIndexed};
 use ruff_text_size::Ranged;
 
@@ -41,7 +43,11 @@ fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
         let width = if end.line == start.line {
             (end.column.get() - start.column.get()).max(1)
         } else {
-            line_text.chars().count().saturating_sub(start.column.to_zero_indexed()).max(1)
+            line_text
+                .chars()
+                .count()
+                .saturating_sub(start.column.to_zero_indexed())
+                .max(1)
         };
         writeln!(
             out,
@@ -52,13 +58,24 @@ fn render(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
         .unwrap();
         for related in &diagnostic.related {
             let at = index.line_column(related.range.start(), source);
-            writeln!(out, "  = related {}:{}: {}", at.line, at.column, related.message).unwrap();
+            writeln!(
+                out,
+                "  = related {}:{}: {}",
+                at.line, at.column, related.message
+            )
+            .unwrap();
         }
         if let Some(note) = &diagnostic.note {
             writeln!(out, "  = note: {note}").unwrap();
         }
         for fix in diagnostic.fixes() {
-            writeln!(out, "  = fix ({}): {}", fix.applicability.as_str(), fix.message).unwrap();
+            writeln!(
+                out,
+                "  = fix ({}): {}",
+                fix.applicability.as_str(),
+                fix.message
+            )
+            .unwrap();
             let fixed = fix.apply(source);
             let diff = similar::TextDiff::from_lines(source, &fixed);
             for hunk in diff.unified_diff().context_radius(1).iter_hunks() {
@@ -107,7 +124,11 @@ fn check_rule(rule: Rule) {
         .iter()
         .filter(|d| d.kind != DiagnosticKind::Rule(rule))
         .collect();
-    assert!(syntax.is_empty(), "fixture {} has problems: {syntax:#?}", path.display());
+    assert!(
+        syntax.is_empty(),
+        "fixture {} has problems: {syntax:#?}",
+        path.display()
+    );
 
     // Marked lines and flagged lines agree.
     let mut flagged: Vec<usize> = diagnostics
@@ -116,7 +137,10 @@ fn check_rule(rule: Rule) {
         .collect();
     flagged.dedup();
     let expected = expected_lines(&source, rule);
-    assert!(!expected.is_empty(), "fixture for {rule} has no positive case");
+    assert!(
+        !expected.is_empty(),
+        "fixture for {rule} has no positive case"
+    );
     let missed: Vec<_> = expected.iter().filter(|l| !flagged.contains(l)).collect();
     let spurious: Vec<_> = flagged.iter().filter(|l| !expected.contains(l)).collect();
     assert!(

@@ -101,12 +101,13 @@ impl Overrides {
             items
                 .iter()
                 .map(|item| {
-                    item.parse().map_err(|err: reflens_analysis::registry::UnknownSelector| {
-                        ConfigError::Invalid {
-                            path: None,
-                            message: err.to_string(),
-                        }
-                    })
+                    item.parse()
+                        .map_err(|err: reflens_analysis::registry::UnknownSelector| {
+                            ConfigError::Invalid {
+                                path: None,
+                                message: err.to_string(),
+                            }
+                        })
                 })
                 .collect()
         };
@@ -123,7 +124,10 @@ pub enum ConfigError {
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
     #[error("{}: {message}", path.as_ref().map_or_else(|| "settings".to_owned(), |p| p.display().to_string()))]
-    Invalid { path: Option<PathBuf>, message: String },
+    Invalid {
+        path: Option<PathBuf>,
+        message: String,
+    },
 }
 
 /// The configuration that applies to the files under one directory.
@@ -150,17 +154,21 @@ impl Configuration {
             path: source.clone(),
             message,
         };
-        let parse = |items: &Option<Vec<String>>, key: &str| -> Result<Vec<RuleSelector>, ConfigError> {
-            items
-                .iter()
-                .flatten()
-                .map(|item| item.parse().map_err(|err| invalid(format!("`{key}`: {err}"))))
-                .collect()
-        };
+        let parse =
+            |items: &Option<Vec<String>>, key: &str| -> Result<Vec<RuleSelector>, ConfigError> {
+                items
+                    .iter()
+                    .flatten()
+                    .map(|item| {
+                        item.parse()
+                            .map_err(|err| invalid(format!("`{key}`: {err}")))
+                    })
+                    .collect()
+            };
         let union = |selectors: &[RuleSelector]| {
-            selectors
-                .iter()
-                .fold(RuleSet::empty(), |set, selector| set.union(selector.rules()))
+            selectors.iter().fold(RuleSet::empty(), |set, selector| {
+                set.union(selector.rules())
+            })
         };
 
         let mut rules = match (&overrides.select, &options.select) {
@@ -177,13 +185,20 @@ impl Configuration {
         let mut per_file_ignores = Vec::new();
         for (pattern, codes) in options.per_file_ignores.iter().flatten() {
             let selectors = parse(&Some(codes.clone()), "per-file-ignores")?;
-            let full = glob(&root.join(pattern).to_string_lossy())
-                .map_err(|err| invalid(format!("`per-file-ignores`: bad pattern `{pattern}`: {err}")))?;
+            let full = glob(&root.join(pattern).to_string_lossy()).map_err(|err| {
+                invalid(format!(
+                    "`per-file-ignores`: bad pattern `{pattern}`: {err}"
+                ))
+            })?;
             // A pattern without a slash also matches a file name anywhere (`__init__.py`).
             let name = if pattern.contains('/') {
                 None
             } else {
-                Some(glob(pattern).map_err(|err| invalid(format!("`per-file-ignores`: bad pattern `{pattern}`: {err}")))?)
+                Some(glob(pattern).map_err(|err| {
+                    invalid(format!(
+                        "`per-file-ignores`: bad pattern `{pattern}`: {err}"
+                    ))
+                })?)
             };
             per_file_ignores.push((full, name, union(&selectors)));
         }
@@ -193,9 +208,13 @@ impl Configuration {
             Some(list) => list.clone(),
             None => DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect(),
         };
-        for pattern in excludes.iter().chain(options.extend_exclude.iter().flatten()) {
+        for pattern in excludes
+            .iter()
+            .chain(options.extend_exclude.iter().flatten())
+        {
             let add = |builder: &mut GlobSetBuilder, text: &str| -> Result<(), ConfigError> {
-                let glob = Glob::new(text).map_err(|err| invalid(format!("bad exclude pattern `{pattern}`: {err}")))?;
+                let glob = Glob::new(text)
+                    .map_err(|err| invalid(format!("bad exclude pattern `{pattern}`: {err}")))?;
                 builder.add(glob);
                 Ok(())
             };
@@ -247,7 +266,10 @@ impl Configuration {
 
     /// Whether a directory or file met while walking a tree is excluded.
     pub fn is_excluded(&self, path: &Path) -> bool {
-        self.exclude.is_match(path) || path.file_name().is_some_and(|name| self.exclude.is_match(Path::new(name)))
+        self.exclude.is_match(path)
+            || path
+                .file_name()
+                .is_some_and(|name| self.exclude.is_match(Path::new(name)))
     }
 }
 
@@ -274,7 +296,10 @@ pub fn parse_options(text: &str, path: &Path) -> Result<Option<Options>, ConfigE
         path: Some(path.to_owned()),
         message: err.to_string().trim_end().to_owned(),
     };
-    if path.file_name().is_some_and(|name| name == "pyproject.toml") {
+    if path
+        .file_name()
+        .is_some_and(|name| name == "pyproject.toml")
+    {
         let pyproject: Pyproject = toml::from_str(text).map_err(invalid)?;
         Ok(pyproject.tool.and_then(|tool| tool.reflens))
     } else {
@@ -307,7 +332,8 @@ impl Resolver {
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
-        let configuration = Configuration::from_options(&options, Some(path.to_owned()), root, &overrides)?;
+        let configuration =
+            Configuration::from_options(&options, Some(path.to_owned()), root, &overrides)?;
         Ok(Self {
             overrides,
             explicit: Some(Arc::new(configuration)),
@@ -344,7 +370,12 @@ impl Resolver {
     }
 
     fn for_directory(&self, dir: &Path) -> Result<Arc<Configuration>, ConfigError> {
-        if let Some(cached) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(dir) {
+        if let Some(cached) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(dir)
+        {
             return cached.clone();
         }
         let result = self.discover(dir);
@@ -360,15 +391,24 @@ impl Resolver {
             let candidate = dir.join(name);
             if candidate.is_file() {
                 if let Some(options) = read_options(&candidate)? {
-                    let configuration =
-                        Configuration::from_options(&options, Some(candidate), dir.to_owned(), &self.overrides)?;
+                    let configuration = Configuration::from_options(
+                        &options,
+                        Some(candidate),
+                        dir.to_owned(),
+                        &self.overrides,
+                    )?;
                     return Ok(Arc::new(configuration));
                 }
             }
         }
         match dir.parent() {
-            Some(parent) if parent != dir && !parent.as_os_str().is_empty() => self.for_directory(parent),
-            _ => Ok(Arc::new(Configuration::defaults(dir.to_owned(), &self.overrides))),
+            Some(parent) if parent != dir && !parent.as_os_str().is_empty() => {
+                self.for_directory(parent)
+            }
+            _ => Ok(Arc::new(Configuration::defaults(
+                dir.to_owned(),
+                &self.overrides,
+            ))),
         }
     }
 }
@@ -389,7 +429,9 @@ mod tests {
     fn defaults_select_everything() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "a.py", "");
-        let settings = Resolver::new(Overrides::default()).settings_for(&file).unwrap();
+        let settings = Resolver::new(Overrides::default())
+            .settings_for(&file)
+            .unwrap();
         assert_eq!(settings.rules, RuleSet::all());
     }
 
@@ -421,21 +463,42 @@ ignore = ["RL104"]
         assert!(!rules.contains(Rule::DelFinalizer));
 
         let test = write(dir.path(), "tests/deep/test_x.py", "");
-        assert!(!resolver.settings_for(&test).unwrap().rules.contains(Rule::UnclosedResource));
+        assert!(
+            !resolver
+                .settings_for(&test)
+                .unwrap()
+                .rules
+                .contains(Rule::UnclosedResource)
+        );
         let init = write(dir.path(), "app/__init__.py", "");
-        assert!(!resolver.settings_for(&init).unwrap().rules.contains(Rule::InstanceRegistry));
+        assert!(
+            !resolver
+                .settings_for(&init)
+                .unwrap()
+                .rules
+                .contains(Rule::InstanceRegistry)
+        );
     }
 
     #[test]
     fn closest_configuration_wins_and_pyproject_without_section_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "reflens.toml", "select = [\"RL201\"]\n");
-        write(dir.path(), "sub/pyproject.toml", "[project]\nname = \"sub\"\n");
+        write(
+            dir.path(),
+            "sub/pyproject.toml",
+            "[project]\nname = \"sub\"\n",
+        );
         write(dir.path(), "other/reflens.toml", "ignore = [\"RL201\"]\n");
         let resolver = Resolver::new(Overrides::default());
         let in_sub = write(dir.path(), "sub/x.py", "");
         assert_eq!(
-            resolver.settings_for(&in_sub).unwrap().rules.iter().collect::<Vec<_>>(),
+            resolver
+                .settings_for(&in_sub)
+                .unwrap()
+                .rules
+                .iter()
+                .collect::<Vec<_>>(),
             vec![Rule::DelFinalizer]
         );
         let in_other = write(dir.path(), "other/x.py", "");
@@ -447,7 +510,8 @@ ignore = ["RL104"]
     fn overrides_apply_on_top() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "reflens.toml", "select = [\"RL1\"]\n");
-        let overrides = Overrides::parse(None, &["RL401".to_owned()], &["RL101".to_owned()]).unwrap();
+        let overrides =
+            Overrides::parse(None, &["RL401".to_owned()], &["RL101".to_owned()]).unwrap();
         let file = write(dir.path(), "x.py", "");
         let rules = Resolver::new(overrides).settings_for(&file).unwrap().rules;
         assert!(rules.contains(Rule::UnclosedResource));
@@ -460,12 +524,19 @@ ignore = ["RL104"]
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "reflens.toml", "select = [\"RL999\"]\n");
         let file = write(dir.path(), "x.py", "");
-        let err = Resolver::new(Overrides::default()).settings_for(&file).unwrap_err();
+        let err = Resolver::new(Overrides::default())
+            .settings_for(&file)
+            .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("reflens.toml") && text.contains("RL999"), "{text}");
+        assert!(
+            text.contains("reflens.toml") && text.contains("RL999"),
+            "{text}"
+        );
 
         write(dir.path(), "reflens.toml", "selct = [\"RL101\"]\n");
-        let err = Resolver::new(Overrides::default()).settings_for(&file).unwrap_err();
+        let err = Resolver::new(Overrides::default())
+            .settings_for(&file)
+            .unwrap_err();
         assert!(err.to_string().contains("selct"), "{err}");
     }
 

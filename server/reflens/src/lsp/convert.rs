@@ -7,8 +7,9 @@ use reflens_analysis::{Applicability, Diagnostic, DiagnosticKind, Edit, Fix};
 use ruff_source_file::PositionEncoding;
 use ruff_text_size::{Ranged, TextRange, TextSize};
 use tower_lsp_server::ls_types::{
-    self as lsp, CodeDescription, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString,
-    OptionalVersionedTextDocumentIdentifier, Position, TextDocumentEdit, TextEdit, Uri, WorkspaceEdit,
+    self as lsp, CodeDescription, DiagnosticRelatedInformation, DiagnosticSeverity, Location,
+    NumberOrString, OptionalVersionedTextDocumentIdentifier, Position, TextDocumentEdit, TextEdit,
+    Uri, WorkspaceEdit,
 };
 
 use crate::positions::IndexedText;
@@ -26,7 +27,11 @@ pub fn offset(text: &IndexedText, position: Position, encoding: PositionEncoding
     text.offset(position.line, position.character, encoding)
 }
 
-pub fn to_lsp_range(text: &IndexedText, lsp_range: lsp::Range, encoding: PositionEncoding) -> TextRange {
+pub fn to_lsp_range(
+    text: &IndexedText,
+    lsp_range: lsp::Range,
+    encoding: PositionEncoding,
+) -> TextRange {
     text.range_of(
         (lsp_range.start.line, lsp_range.start.character),
         (lsp_range.end.line, lsp_range.end.character),
@@ -34,7 +39,12 @@ pub fn to_lsp_range(text: &IndexedText, lsp_range: lsp::Range, encoding: Positio
     )
 }
 
-pub fn diagnostic(uri: &Uri, text: &IndexedText, diagnostic: &Diagnostic, encoding: PositionEncoding) -> lsp::Diagnostic {
+pub fn diagnostic(
+    uri: &Uri,
+    text: &IndexedText,
+    diagnostic: &Diagnostic,
+    encoding: PositionEncoding,
+) -> lsp::Diagnostic {
     let rule = diagnostic.rule();
     let related: Vec<DiagnosticRelatedInformation> = diagnostic
         .related
@@ -50,12 +60,12 @@ pub fn diagnostic(uri: &Uri, text: &IndexedText, diagnostic: &Diagnostic, encodi
             DiagnosticKind::Rule(_) => DiagnosticSeverity::WARNING,
             DiagnosticKind::SyntaxError | DiagnosticKind::SourceError => DiagnosticSeverity::ERROR,
         }),
-        code: Some(NumberOrString::String(
-            rule.map_or_else(|| crate::output::code_or_kind(diagnostic).to_owned(), |r| r.code().to_owned()),
-        )),
-        code_description: rule.and_then(|rule| {
-            rule.url().parse().ok().map(|href| CodeDescription { href })
-        }),
+        code: Some(NumberOrString::String(rule.map_or_else(
+            || crate::output::code_or_kind(diagnostic).to_owned(),
+            |r| r.code().to_owned(),
+        ))),
+        code_description: rule
+            .and_then(|rule| rule.url().parse().ok().map(|href| CodeDescription { href })),
         source: Some("reflens".to_owned()),
         message: diagnostic.message.clone(),
         related_information: (!related.is_empty()).then_some(related),
@@ -69,7 +79,12 @@ pub fn text_edit(text: &IndexedText, edit: &Edit, encoding: PositionEncoding) ->
 }
 
 /// A workspace edit for `edits` on one document version.
-pub fn workspace_edit(uri: &Uri, version: i32, edits: Vec<TextEdit>, versioned: bool) -> WorkspaceEdit {
+pub fn workspace_edit(
+    uri: &Uri,
+    version: i32,
+    edits: Vec<TextEdit>,
+    versioned: bool,
+) -> WorkspaceEdit {
     if versioned {
         WorkspaceEdit {
             document_changes: Some(lsp::DocumentChanges::Edits(vec![TextDocumentEdit {
@@ -107,7 +122,13 @@ pub fn hover_markdown(diagnostics: &[&Diagnostic]) -> String {
         }
         match diagnostic.kind {
             DiagnosticKind::Rule(rule) => {
-                let _ = writeln!(out, "**{}** `{}`: {}\n", rule.code(), rule.name(), rule.summary());
+                let _ = writeln!(
+                    out,
+                    "**{}** `{}`: {}\n",
+                    rule.code(),
+                    rule.name(),
+                    rule.summary()
+                );
                 let _ = writeln!(out, "{}\n", diagnostic.message);
                 if let Some(why) = section(&rule.doc(), "## Why it keeps memory alive") {
                     let _ = writeln!(out, "*Why it matters:* {why}\n");
@@ -147,7 +168,11 @@ fn section(doc: &str, heading: &str) -> Option<String> {
     let start = doc.find(heading)? + heading.len();
     let rest = doc[start..].trim_start();
     let paragraph = rest.split("\n\n").next()?;
-    let text = paragraph.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    let text = paragraph
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
     (!text.is_empty() && !text.starts_with('#')).then_some(text)
 }
 
@@ -158,7 +183,9 @@ pub fn suppression_edit(text: &IndexedText, diagnostic: &Diagnostic) -> Option<E
     let source = text.text.as_str();
     let start = diagnostic.start().to_usize();
     let line_start = source[..start].rfind('\n').map_or(0, |p| p + 1);
-    let line_end = source[start..].find(['\n', '\r']).map_or(source.len(), |p| start + p);
+    let line_end = source[start..]
+        .find(['\n', '\r'])
+        .map_or(source.len(), |p| start + p);
     let line = &source[line_start..line_end];
     if let Some(pos) = line.find("# reflens: ignore[") {
         let open = line_start + pos + "# reflens: ignore[".len();
@@ -178,8 +205,15 @@ pub fn suppression_edit(text: &IndexedText, diagnostic: &Diagnostic) -> Option<E
         return None;
     }
     let at = TextSize::try_from(line_end).ok()?;
-    let separator = if line.trim_end().len() < line.len() || line.is_empty() { "" } else { "  " };
-    Some(Edit::insertion(format!("{separator}# reflens: ignore[{}]", rule.code()), at))
+    let separator = if line.trim_end().len() < line.len() || line.is_empty() {
+        ""
+    } else {
+        "  "
+    };
+    Some(Edit::insertion(
+        format!("{separator}# reflens: ignore[{}]", rule.code()),
+        at,
+    ))
 }
 
 /// A rough check that a line does not end inside a triple-quoted string.
@@ -196,12 +230,20 @@ mod tests {
     #[test]
     fn suppression_comment_is_added_or_extended() {
         let text = IndexedText::new("x = open(p)\ny = 1  # reflens: ignore[RL101]\n".to_owned());
-        let first = Diagnostic::new(Rule::UnclosedResource, TextRange::new(4.into(), 8.into()), "m");
+        let first = Diagnostic::new(
+            Rule::UnclosedResource,
+            TextRange::new(4.into(), 8.into()),
+            "m",
+        );
         let edit = suppression_edit(&text, &first).unwrap();
         assert_eq!(edit.content, "  # reflens: ignore[RL401]");
         assert_eq!(edit.range.start(), TextSize::new(11));
 
-        let second = Diagnostic::new(Rule::UnclosedResource, TextRange::new(12.into(), 13.into()), "m");
+        let second = Diagnostic::new(
+            Rule::UnclosedResource,
+            TextRange::new(12.into(), 13.into()),
+            "m",
+        );
         let edit = suppression_edit(&text, &second).unwrap();
         assert_eq!(edit.content, ", RL401");
         let fixed = reflens_analysis::fix::apply_edits(&text.text, [&edit]);
@@ -210,7 +252,11 @@ mod tests {
 
     #[test]
     fn hover_explains_the_rule() {
-        let diagnostic = Diagnostic::new(Rule::MethodCache, TextRange::default(), "`cache` on method `A.f` keeps self");
+        let diagnostic = Diagnostic::new(
+            Rule::MethodCache,
+            TextRange::default(),
+            "`cache` on method `A.f` keeps self",
+        );
         let text = hover_markdown(&[&diagnostic]);
         assert!(text.contains("**RL101** `method-cache`"));
         assert!(text.contains("keeps self"));

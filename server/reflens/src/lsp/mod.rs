@@ -62,16 +62,25 @@ pub fn run(args: &ServerArgs) -> ExitCode {
     runtime.shutdown_background();
     tracing::info!("exit (shutdown requested first: {clean})");
     // LSP: exit with 0 after a `shutdown` request, with 1 otherwise.
-    if clean { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn init_logging(file: Option<&PathBuf>) -> std::io::Result<()> {
     let filter = EnvFilter::try_from_env("REFLENS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false);
     // Never stdout: that is the LSP stream.
     match file {
         Some(path) => {
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
             builder.with_writer(Arc::new(file)).init();
         }
         None => builder.with_writer(std::io::stderr).init(),

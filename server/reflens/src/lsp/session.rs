@@ -16,17 +16,18 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{
-    self as lsp, CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
-    CodeActionProviderCapability, CodeActionResponse, DiagnosticOptions, DiagnosticServerCapabilities,
-    DidChangeConfigurationParams, DidChangeTextDocumentParams, DidChangeWatchedFilesParams,
-    DidChangeWatchedFilesRegistrationOptions, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
-    DocumentDiagnosticParams, DocumentDiagnosticReport, DocumentDiagnosticReportResult, FileSystemWatcher,
-    FullDocumentDiagnosticReport, GlobPattern, Hover, HoverContents, HoverParams, HoverProviderCapability,
-    InitializeParams, InitializeResult, InitializedParams, MarkupContent, MarkupKind, MessageType,
-    PositionEncodingKind, Registration, RelatedFullDocumentDiagnosticReport,
-    RelatedUnchangedDocumentDiagnosticReport, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, UnchangedDocumentDiagnosticReport, Uri,
-    WorkDoneProgressOptions,
+    self as lsp, CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand,
+    CodeActionParams, CodeActionProviderCapability, CodeActionResponse, DiagnosticOptions,
+    DiagnosticServerCapabilities, DidChangeConfigurationParams, DidChangeTextDocumentParams,
+    DidChangeWatchedFilesParams, DidChangeWatchedFilesRegistrationOptions,
+    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DocumentDiagnosticParams,
+    DocumentDiagnosticReport, DocumentDiagnosticReportResult, FileSystemWatcher,
+    FullDocumentDiagnosticReport, GlobPattern, Hover, HoverContents, HoverParams,
+    HoverProviderCapability, InitializeParams, InitializeResult, InitializedParams, MarkupContent,
+    MarkupKind, MessageType, PositionEncodingKind, Registration,
+    RelatedFullDocumentDiagnosticReport, RelatedUnchangedDocumentDiagnosticReport,
+    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, UnchangedDocumentDiagnosticReport, Uri, WorkDoneProgressOptions,
 };
 use tower_lsp_server::{Client, LanguageServer};
 
@@ -112,7 +113,11 @@ impl Backend {
             shutdown: Arc::new(AtomicBool::new(false)),
             reported_config_error: RwLock::new(None),
         });
-        tokio::spawn(analyse_in_background(client.clone(), shared.clone(), receiver));
+        tokio::spawn(analyse_in_background(
+            client.clone(),
+            shared.clone(),
+            receiver,
+        ));
         Self { client, shared }
     }
 
@@ -126,7 +131,11 @@ impl Backend {
     }
 
     fn encoding(&self) -> PositionEncoding {
-        *self.shared.encoding.read().unwrap_or_else(|e| e.into_inner())
+        *self
+            .shared
+            .encoding
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The analysis of the document's current version, computing it if the background task
@@ -140,7 +149,12 @@ impl Backend {
             }
         }
         let analysis = self.shared.analyse(&self.client, uri, &document).await?;
-        if self.shared.documents.get(uri).is_some_and(|d| d.version == document.version) {
+        if self
+            .shared
+            .documents
+            .get(uri)
+            .is_some_and(|d| d.version == document.version)
+        {
             self.shared.analyses.insert(uri.clone(), analysis.clone());
         }
         Some(analysis)
@@ -149,19 +163,31 @@ impl Backend {
     fn apply_settings(&self, settings: Option<ClientSettings>) {
         let overrides = match settings {
             Some(settings) => {
-                match Overrides::parse(settings.select.as_deref(), &settings.extend_select, &settings.ignore) {
+                match Overrides::parse(
+                    settings.select.as_deref(),
+                    &settings.extend_select,
+                    &settings.ignore,
+                ) {
                     Ok(overrides) => overrides,
                     Err(err) => {
                         let client = self.client.clone();
-                        let message = format!("reflens: invalid settings: {err}; using the configuration files only");
-                        tokio::spawn(async move { client.show_message(MessageType::WARNING, message).await });
+                        let message = format!(
+                            "reflens: invalid settings: {err}; using the configuration files only"
+                        );
+                        tokio::spawn(async move {
+                            client.show_message(MessageType::WARNING, message).await
+                        });
                         Overrides::default()
                     }
                 }
             }
             None => Overrides::default(),
         };
-        *self.shared.resolver.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Resolver::new(overrides));
+        *self
+            .shared
+            .resolver
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(Resolver::new(overrides));
         self.shared.settings_changed(&self.client);
     }
 }
@@ -193,12 +219,24 @@ impl Shared {
     }
 
     /// Analyses one version of a document on a blocking thread.
-    async fn analyse(&self, client: &Client, uri: &Uri, document: &Document) -> Option<Arc<Analysis>> {
-        let resolver = self.resolver.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let path = uri
-            .to_file_path()
-            .map(|p| p.into_owned())
-            .or_else(|| self.roots.read().ok()?.first().map(|root| root.join("untitled.py")));
+    async fn analyse(
+        &self,
+        client: &Client,
+        uri: &Uri,
+        document: &Document,
+    ) -> Option<Arc<Analysis>> {
+        let resolver = self
+            .resolver
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let path = uri.to_file_path().map(|p| p.into_owned()).or_else(|| {
+            self.roots
+                .read()
+                .ok()?
+                .first()
+                .map(|root| root.join("untitled.py"))
+        });
         let text = document.text.clone();
         let version = document.version;
         let generation = self.generation.load(Ordering::SeqCst);
@@ -239,7 +277,10 @@ impl Shared {
 
     /// Tells the user once about a broken configuration file (analysis goes on with defaults).
     fn report_config_error(&self, client: &Client, error: String) {
-        let mut reported = self.reported_config_error.write().unwrap_or_else(|e| e.into_inner());
+        let mut reported = self
+            .reported_config_error
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if reported.as_deref() == Some(error.as_str()) {
             return;
         }
@@ -268,7 +309,11 @@ impl Shared {
 /// Analyses documents as they change and publishes their diagnostics (push mode). A burst of
 /// changes to one document costs one analysis: the queue is drained before each round, and a
 /// result for a version that is no longer current is dropped.
-async fn analyse_in_background(client: Client, shared: Arc<Shared>, mut receiver: mpsc::UnboundedReceiver<Uri>) {
+async fn analyse_in_background(
+    client: Client,
+    shared: Arc<Shared>,
+    mut receiver: mpsc::UnboundedReceiver<Uri>,
+) {
     while let Some(first) = receiver.recv().await {
         let mut pending = vec![first];
         while let Ok(uri) = receiver.try_recv() {
@@ -311,7 +356,9 @@ async fn analyse_in_background(client: Client, shared: Arc<Shared>, mut receiver
             shared.analyses.insert(uri.clone(), analysis.clone());
             if !shared.pull.load(Ordering::SeqCst) {
                 let diagnostics = shared.lsp_diagnostics(&uri, &analysis);
-                client.publish_diagnostics(uri, diagnostics, Some(analysis.version)).await;
+                client
+                    .publish_diagnostics(uri, diagnostics, Some(analysis.version))
+                    .await;
             }
         }
     }
@@ -319,7 +366,9 @@ async fn analyse_in_background(client: Client, shared: Arc<Shared>, mut receiver
 
 fn result_id(diagnostics: &[lsp::Diagnostic]) -> String {
     let mut hasher = DefaultHasher::new();
-    serde_json::to_string(diagnostics).unwrap_or_default().hash(&mut hasher);
+    serde_json::to_string(diagnostics)
+        .unwrap_or_default()
+        .hash(&mut hasher);
     format!("{:016x}", hasher.finish())
 }
 
@@ -331,8 +380,15 @@ impl LanguageServer for Backend {
             .as_ref()
             .and_then(|general| general.position_encodings.as_ref())
             .is_some_and(|encodings| encodings.contains(&PositionEncodingKind::UTF8));
-        *self.shared.encoding.write().unwrap_or_else(|e| e.into_inner()) =
-            if utf8 { PositionEncoding::Utf8 } else { PositionEncoding::Utf16 };
+        *self
+            .shared
+            .encoding
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = if utf8 {
+            PositionEncoding::Utf8
+        } else {
+            PositionEncoding::Utf16
+        };
         let pull = capabilities
             .text_document
             .as_ref()
@@ -355,7 +411,9 @@ impl LanguageServer for Backend {
             .and_then(|w| w.workspace_edit.as_ref())
             .and_then(|e| e.document_changes)
             .unwrap_or(false);
-        self.shared.versioned_edits.store(versioned, Ordering::SeqCst);
+        self.shared
+            .versioned_edits
+            .store(versioned, Ordering::SeqCst);
 
         let mut roots: Vec<PathBuf> = params
             .workspace_folders
@@ -370,7 +428,10 @@ impl LanguageServer for Backend {
             }
         }
         *self.shared.roots.write().unwrap_or_else(|e| e.into_inner()) = roots;
-        let settings = params.initialization_options.as_ref().and_then(ClientSettings::from_value);
+        let settings = params
+            .initialization_options
+            .as_ref()
+            .and_then(ClientSettings::from_value);
         if settings.is_some() {
             self.apply_settings(settings);
         }
@@ -388,17 +449,24 @@ impl LanguageServer for Backend {
                 } else {
                     PositionEncodingKind::UTF16
                 }),
-                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-                    open_close: Some(true),
-                    change: Some(TextDocumentSyncKind::INCREMENTAL),
-                    ..TextDocumentSyncOptions::default()
-                })),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        ..TextDocumentSyncOptions::default()
+                    },
+                )),
                 hover_provider: Some(HoverProviderCapability::Simple(true)),
-                code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
-                    code_action_kinds: Some(vec![CodeActionKind::QUICKFIX, CodeActionKind::from(FIX_ALL_KIND)]),
-                    work_done_progress_options: WorkDoneProgressOptions::default(),
-                    resolve_provider: Some(false),
-                })),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![
+                            CodeActionKind::QUICKFIX,
+                            CodeActionKind::from(FIX_ALL_KIND),
+                        ]),
+                        work_done_progress_options: WorkDoneProgressOptions::default(),
+                        resolve_provider: Some(false),
+                    },
+                )),
                 diagnostic_provider: pull.then(|| {
                     DiagnosticServerCapabilities::Options(DiagnosticOptions {
                         identifier: Some("reflens".to_owned()),
@@ -435,7 +503,10 @@ impl LanguageServer for Backend {
             let registration = Registration {
                 id: "reflens-config-files".to_owned(),
                 method: "workspace/didChangeWatchedFiles".to_owned(),
-                register_options: serde_json::to_value(DidChangeWatchedFilesRegistrationOptions { watchers }).ok(),
+                register_options: serde_json::to_value(DidChangeWatchedFilesRegistrationOptions {
+                    watchers,
+                })
+                .ok(),
             };
             if let Err(err) = client.register_capability(vec![registration]).await {
                 tracing::debug!("file watching not available: {err}");
@@ -451,9 +522,10 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let document = params.text_document;
-        self.shared
-            .documents
-            .insert(document.uri.clone(), Document::new(document.text, document.version));
+        self.shared.documents.insert(
+            document.uri.clone(),
+            Document::new(document.text, document.version),
+        );
         self.shared.queue(document.uri);
     }
 
@@ -462,7 +534,11 @@ impl LanguageServer for Backend {
         let encoding = self.encoding();
         match self.shared.documents.get_mut(&uri) {
             Some(mut document) => {
-                document.apply(params.content_changes, params.text_document.version, encoding);
+                document.apply(
+                    params.content_changes,
+                    params.text_document.version,
+                    encoding,
+                );
             }
             None => {
                 tracing::warn!("change to a document that is not open: {}", uri.as_str());
@@ -498,7 +574,10 @@ impl LanguageServer for Backend {
                     if let Ok(values) = client.configuration(vec![item]).await {
                         let settings = values.first().and_then(ClientSettings::from_value);
                         let overrides = settings
-                            .and_then(|s| Overrides::parse(s.select.as_deref(), &s.extend_select, &s.ignore).ok())
+                            .and_then(|s| {
+                                Overrides::parse(s.select.as_deref(), &s.extend_select, &s.ignore)
+                                    .ok()
+                            })
                             .unwrap_or_default();
                         *shared.resolver.write().unwrap_or_else(|e| e.into_inner()) =
                             Arc::new(Resolver::new(overrides));
@@ -515,11 +594,18 @@ impl LanguageServer for Backend {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .invalidate();
-        *self.shared.reported_config_error.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .shared
+            .reported_config_error
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = None;
         self.shared.settings_changed(&self.client);
     }
 
-    async fn diagnostic(&self, params: DocumentDiagnosticParams) -> Result<DocumentDiagnosticReportResult> {
+    async fn diagnostic(
+        &self,
+        params: DocumentDiagnosticParams,
+    ) -> Result<DocumentDiagnosticReportResult> {
         let uri = params.text_document.uri;
         let items = match self.current_analysis(&uri).await {
             Some(analysis) => self.shared.lsp_diagnostics(&uri, &analysis),
@@ -529,7 +615,9 @@ impl LanguageServer for Backend {
         let report = if params.previous_result_id.as_deref() == Some(id.as_str()) {
             DocumentDiagnosticReport::Unchanged(RelatedUnchangedDocumentDiagnosticReport {
                 related_documents: None,
-                unchanged_document_diagnostic_report: UnchangedDocumentDiagnosticReport { result_id: id },
+                unchanged_document_diagnostic_report: UnchangedDocumentDiagnosticReport {
+                    result_id: id,
+                },
             })
         } else {
             DocumentDiagnosticReport::Full(RelatedFullDocumentDiagnosticReport {
@@ -549,7 +637,11 @@ impl LanguageServer for Backend {
             return Ok(None);
         };
         let encoding = self.encoding();
-        let offset = convert::offset(&analysis.text, params.text_document_position_params.position, encoding);
+        let offset = convert::offset(
+            &analysis.text,
+            params.text_document_position_params.position,
+            encoding,
+        );
         let covers = |range: TextRange| range.start() <= offset && offset <= range.end();
         let here: Vec<&Diagnostic> = analysis
             .diagnostics
@@ -591,7 +683,8 @@ impl LanguageServer for Backend {
 
         if wants("quickfix") {
             for diagnostic in analysis.diagnostics.iter().filter(|d| touches(d.range)) {
-                let lsp_diagnostic = convert::diagnostic(&uri, &analysis.text, diagnostic, encoding);
+                let lsp_diagnostic =
+                    convert::diagnostic(&uri, &analysis.text, diagnostic, encoding);
                 for (index, fix) in diagnostic.fixes().enumerate() {
                     let edits = fix
                         .edits()
@@ -602,14 +695,20 @@ impl LanguageServer for Backend {
                         title: convert::fix_title(fix),
                         kind: Some(CodeActionKind::QUICKFIX),
                         diagnostics: Some(vec![lsp_diagnostic.clone()]),
-                        edit: Some(convert::workspace_edit(&uri, analysis.version, edits, versioned)),
+                        edit: Some(convert::workspace_edit(
+                            &uri,
+                            analysis.version,
+                            edits,
+                            versioned,
+                        )),
                         is_preferred: Some(index == 0 && fix.applicability == Applicability::Safe),
                         ..CodeAction::default()
                     }));
                 }
-                if let (Some(rule), Some(edit)) =
-                    (diagnostic.rule(), convert::suppression_edit(&analysis.text, diagnostic))
-                {
+                if let (Some(rule), Some(edit)) = (
+                    diagnostic.rule(),
+                    convert::suppression_edit(&analysis.text, diagnostic),
+                ) {
                     actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                         title: format!("Suppress {} on this line", rule.code()),
                         kind: Some(CodeActionKind::QUICKFIX),
@@ -629,20 +728,30 @@ impl LanguageServer for Backend {
         if wants(FIX_ALL_KIND) && analysis.diagnostics.iter().any(|d| d.fix.is_some()) {
             let text = analysis.text.clone();
             let settings = analysis.settings.clone();
-            let fixed = tokio::task::spawn_blocking(move || fix_all(&text.text, &settings, Applicability::Safe))
-                .await
-                .ok();
+            let fixed = tokio::task::spawn_blocking(move || {
+                fix_all(&text.text, &settings, Applicability::Safe)
+            })
+            .await
+            .ok();
             if let Some(fixed) = fixed.filter(|f| f.count() > 0) {
                 let whole = TextRange::new(
                     TextSize::default(),
                     TextSize::try_from(analysis.text.text.len()).unwrap_or_default(),
                 );
                 let count = fixed.count();
-                let edit = lsp::TextEdit::new(convert::range(&analysis.text, whole, encoding), fixed.source);
+                let edit = lsp::TextEdit::new(
+                    convert::range(&analysis.text, whole, encoding),
+                    fixed.source,
+                );
                 actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                     title: format!("reflens: fix all safe problems ({count})"),
                     kind: Some(CodeActionKind::from(FIX_ALL_KIND)),
-                    edit: Some(convert::workspace_edit(&uri, analysis.version, vec![edit], versioned)),
+                    edit: Some(convert::workspace_edit(
+                        &uri,
+                        analysis.version,
+                        vec![edit],
+                        versioned,
+                    )),
                     ..CodeAction::default()
                 }));
             }

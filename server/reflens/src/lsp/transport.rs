@@ -85,7 +85,10 @@ enum Step {
 fn next_frame(buffer: &mut Vec<u8>) -> Step {
     let Some(end) = find(buffer, HEADER_END) else {
         if buffer.len() > MAX_HEADER {
-            tracing::warn!("skipping {} bytes of input that hold no message header", buffer.len());
+            tracing::warn!(
+                "skipping {} bytes of input that hold no message header",
+                buffer.len()
+            );
             // Keep what could be the start of a header end.
             buffer.drain(..buffer.len() - (HEADER_END.len() - 1));
             return Step::Skipped;
@@ -118,7 +121,8 @@ fn skip_header(buffer: &mut Vec<u8>, end: usize) -> Step {
         "skipping a message header without a valid Content-Length: {:?}",
         String::from_utf8_lossy(&buffer[..end.min(200)])
     );
-    let skip = find(buffer.get(1..end).unwrap_or_default(), CONTENT_LENGTH).map_or(end + HEADER_END.len(), |at| at + 1);
+    let skip = find(buffer.get(1..end).unwrap_or_default(), CONTENT_LENGTH)
+        .map_or(end + HEADER_END.len(), |at| at + 1);
     buffer.drain(..skip);
     Step::Skipped
 }
@@ -143,7 +147,9 @@ fn checked(body: Vec<u8>) -> Option<Vec<u8>> {
         Ok(text) => text,
         Err(err) => {
             let error = err.utf8_error();
-            tracing::warn!("a message is not valid UTF-8 ({error}): the invalid bytes are replaced with U+FFFD");
+            tracing::warn!(
+                "a message is not valid UTF-8 ({error}): the invalid bytes are replaced with U+FFFD"
+            );
             String::from_utf8_lossy(err.as_bytes()).into_owned()
         }
     };
@@ -151,16 +157,24 @@ fn checked(body: Vec<u8>) -> Option<Vec<u8>> {
         return None;
     }
     // What tower-lsp-server decodes: a request or notification, or a response.
-    if serde_json::from_str::<Request>(&text).is_ok() || serde_json::from_str::<Response>(&text).is_ok() {
+    if serde_json::from_str::<Request>(&text).is_ok()
+        || serde_json::from_str::<Response>(&text).is_ok()
+    {
         return Some(text.into_bytes());
     }
     let (code, message, id) = match serde_json::from_str::<Value>(&text) {
-        Err(err) => (ErrorCode::ParseError, format!("Parse error: {err}"), Value::Null),
+        Err(err) => (
+            ErrorCode::ParseError,
+            format!("Parse error: {err}"),
+            Value::Null,
+        ),
         Ok(value) => {
             // Answer a request whose id can be read with that id, so its sender stops waiting;
             // otherwise `null`, as JSON-RPC says.
             let id = match value.get("id") {
-                Some(id) if value.get("method").is_some() && (id.is_i64() || id.is_string()) => id.clone(),
+                Some(id) if value.get("method").is_some() && (id.is_i64() || id.is_string()) => {
+                    id.clone()
+                }
                 _ => Value::Null,
             };
             (
@@ -181,11 +195,15 @@ fn checked(body: Vec<u8>) -> Option<Vec<u8>> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 fn abbreviate(text: &str, max: usize) -> &str {
-    text.char_indices().nth(max).map_or(text, |(cut, _)| &text[..cut])
+    text.char_indices()
+        .nth(max)
+        .map_or(text, |(cut, _)| &text[..cut])
 }
 
 #[cfg(test)]
@@ -208,7 +226,10 @@ mod tests {
     fn frames_are_split_and_garbage_is_skipped() {
         let input = b"\r\n\r\nContent-Length: 2\r\n\r\n{}content-length:3\r\nContent-Type: x\r\n\r\n[1]\
                       Content-Type: y\r\n\r\ngarbageContent-Length: 1\r\n\r\n1Content-Length: 5\r\n\r\n12";
-        assert_eq!(frames(input), [b"{}".to_vec(), b"[1]".to_vec(), b"1".to_vec()]);
+        assert_eq!(
+            frames(input),
+            [b"{}".to_vec(), b"[1]".to_vec(), b"1".to_vec()]
+        );
     }
 
     #[test]
@@ -224,7 +245,8 @@ mod tests {
         assert_eq!(checked(valid.clone()), Some(valid));
         assert_eq!(checked(b"  ".to_vec()), None);
 
-        let parse_error: Value = serde_json::from_slice(&checked(b"nope".to_vec()).unwrap()).unwrap();
+        let parse_error: Value =
+            serde_json::from_slice(&checked(b"nope".to_vec()).unwrap()).unwrap();
         assert_eq!(parse_error["method"], MALFORMED_METHOD);
         assert_eq!(parse_error["id"], Value::Null);
         assert_eq!(parse_error["params"]["code"], -32700);
@@ -239,7 +261,8 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_replaced() {
-        let body = b"{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"text\":\"caf\xe9\"}}".to_vec();
+        let body =
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"text\":\"caf\xe9\"}}".to_vec();
         let passed: Value = serde_json::from_slice(&checked(body).unwrap()).unwrap();
         assert_eq!(passed["params"]["text"], "caf\u{FFFD}");
     }

@@ -36,7 +36,9 @@ pub fn write(out: &mut impl Write, results: &[FileResult]) -> anyhow::Result<()>
 
 /// Escapes a message for a workflow command.
 fn data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a property value (`file=…`, `title=…`) for a workflow command.

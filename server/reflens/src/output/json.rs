@@ -36,7 +36,9 @@ pub struct JsonEdit<'a> {
 }
 
 pub fn json_diagnostics(results: &[FileResult]) -> Vec<JsonDiagnostic<'_>> {
-    findings(results).map(|(result, diagnostic)| convert(result, diagnostic)).collect()
+    findings(results)
+        .map(|(result, diagnostic)| convert(result, diagnostic))
+        .collect()
 }
 
 fn convert<'a>(result: &'a FileResult, diagnostic: &'a Diagnostic) -> JsonDiagnostic<'a> {

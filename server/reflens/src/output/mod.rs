@@ -14,7 +14,6 @@ use crate::check::FileResult;
 use crate::positions::RowColumn;
 use crate::{ColorChoice, OutputFormat};
 
-
 pub struct Summary {
     pub fix_mode: bool,
     pub unsafe_fixes: bool,
@@ -22,7 +21,11 @@ pub struct Summary {
     pub color: ColorChoice,
 }
 
-pub fn print(format: OutputFormat, results: &[FileResult], summary: &Summary) -> anyhow::Result<()> {
+pub fn print(
+    format: OutputFormat,
+    results: &[FileResult],
+    summary: &Summary,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
@@ -91,6 +94,7 @@ pub fn code_or_kind(diagnostic: &Diagnostic) -> &'static str {
 /// Whether `--fix` (or `--fix --unsafe-fixes`) would apply this diagnostic's fix.
 pub fn fixable(diagnostic: &Diagnostic, unsafe_fixes: bool) -> bool {
     diagnostic.fix.as_ref().is_some_and(|fix| {
-        fix.applicability == Applicability::Safe || (unsafe_fixes && fix.applicability == Applicability::Unsafe)
+        fix.applicability == Applicability::Safe
+            || (unsafe_fixes && fix.applicability == Applicability::Unsafe)
     })
 }

@@ -51,7 +51,9 @@ fn percent_encode(path: &str) -> String {
     let mut out = String::new();
     for byte in path.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
             other => out.push_str(&format!("%{other:02X}")),
         }
     }
@@ -63,8 +65,12 @@ fn percent_encode(path: &str) -> String {
 fn artifact_location(result: &FileResult) -> Value {
     let cwd = std::env::current_dir().unwrap_or_default();
     match result.absolute.strip_prefix(&cwd) {
-        Ok(relative) => json!({ "uri": percent_encode(&relative.display().to_string()), "uriBaseId": SRCROOT }),
-        Err(_) => json!({ "uri": format!("file://{}", percent_encode(&result.absolute.display().to_string())) }),
+        Ok(relative) => {
+            json!({ "uri": percent_encode(&relative.display().to_string()), "uriBaseId": SRCROOT })
+        }
+        Err(_) => {
+            json!({ "uri": format!("file://{}", percent_encode(&result.absolute.display().to_string())) })
+        }
     }
 }
 
@@ -77,7 +83,11 @@ fn srcroot() -> Value {
     json!({ SRCROOT: { "uri": uri } })
 }
 
-fn region(result: &FileResult, start: ruff_text_size::TextSize, end: ruff_text_size::TextSize) -> Value {
+fn region(
+    result: &FileResult,
+    start: ruff_text_size::TextSize,
+    end: ruff_text_size::TextSize,
+) -> Value {
     let (start, end) = match &result.text {
         Some(text) => (text.row_column(start), text.row_column(end)),
         None => (
@@ -137,7 +147,12 @@ fn sarif_result(result: &FileResult, diagnostic: &Diagnostic) -> Value {
     match diagnostic.rule() {
         Some(rule) => {
             value["ruleId"] = json!(rule.code());
-            value["ruleIndex"] = json!(Rule::ALL.iter().position(|r| *r == rule).unwrap_or_default());
+            value["ruleIndex"] = json!(
+                Rule::ALL
+                    .iter()
+                    .position(|r| *r == rule)
+                    .unwrap_or_default()
+            );
         }
         // SARIF wants a rule id on every result; problems with the file itself get their own.
         None => value["ruleId"] = json!(super::code_or_kind(diagnostic)),

@@ -10,7 +10,11 @@ use super::{Summary, code_or_kind, findings, fixable, location};
 use crate::ColorChoice;
 use crate::check::FileResult;
 
-pub fn write(out: &mut impl Write, results: &[FileResult], summary: &Summary) -> anyhow::Result<()> {
+pub fn write(
+    out: &mut impl Write,
+    results: &[FileResult],
+    summary: &Summary,
+) -> anyhow::Result<()> {
     let styled = match summary.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -35,9 +39,19 @@ pub fn write(out: &mut impl Write, results: &[FileResult], summary: &Summary) ->
     Ok(())
 }
 
-fn render(renderer: &Renderer, result: &FileResult, diagnostic: &Diagnostic, unsafe_fixes: bool, styled: bool) -> String {
+fn render(
+    renderer: &Renderer,
+    result: &FileResult,
+    diagnostic: &Diagnostic,
+    unsafe_fixes: bool,
+    styled: bool,
+) -> String {
     let code = code_or_kind(diagnostic);
-    let marker = if fixable(diagnostic, unsafe_fixes) { " [*]" } else { "" };
+    let marker = if fixable(diagnostic, unsafe_fixes) {
+        " [*]"
+    } else {
+        ""
+    };
     let at = location(result, diagnostic);
     let name = match diagnostic.kind {
         DiagnosticKind::Rule(rule) => rule.name(),
@@ -50,7 +64,10 @@ fn render(renderer: &Renderer, result: &FileResult, diagnostic: &Diagnostic, uns
     };
     let Some(text) = &result.text else {
         // Nothing to frame: the file could not be decoded.
-        return format!("{}:{}:{}: {code} {}", result.display, at.row, at.column, diagnostic.message);
+        return format!(
+            "{}:{}:{}: {code} {}",
+            result.display, at.row, at.column, diagnostic.message
+        );
     };
     let source = text.text.as_str();
     let range = diagnostic.range.start().to_usize()..diagnostic.range.end().to_usize();
@@ -61,11 +78,21 @@ fn render(renderer: &Renderer, result: &FileResult, diagnostic: &Diagnostic, uns
         .annotation(AnnotationKind::Primary.span(range).label(name));
     for related in &diagnostic.related {
         let span = related.range.start().to_usize()..related.range.end().to_usize();
-        snippet = snippet.annotation(AnnotationKind::Context.span(span).label(related.message.as_str()));
+        snippet = snippet.annotation(
+            AnnotationKind::Context
+                .span(span)
+                .label(related.message.as_str()),
+        );
     }
-    let mut groups = vec![level.primary_title(diagnostic.message.as_str()).element(snippet)];
+    let mut groups = vec![
+        level
+            .primary_title(diagnostic.message.as_str())
+            .element(snippet),
+    ];
     if let Some(note) = &diagnostic.note {
-        groups.push(Group::with_title(Level::NOTE.secondary_title(note.as_str())));
+        groups.push(Group::with_title(
+            Level::NOTE.secondary_title(note.as_str()),
+        ));
     }
     let mut out = renderer.render(&groups);
     for fix in diagnostic.fixes() {
@@ -74,7 +101,11 @@ fn render(renderer: &Renderer, result: &FileResult, diagnostic: &Diagnostic, uns
             Applicability::Unsafe => "unsafe fix: `--fix --unsafe-fixes`",
             Applicability::DisplayOnly => "suggestion",
         };
-        let help = if styled { "\x1b[1;36mhelp\x1b[0m" } else { "help" };
+        let help = if styled {
+            "\x1b[1;36mhelp\x1b[0m"
+        } else {
+            "help"
+        };
         out.push_str(&format!("\n{help}: {} ({how})\n", fix.message));
         out.push_str(&fix_diff(source, fix, styled));
     }
@@ -85,9 +116,17 @@ fn render(renderer: &Renderer, result: &FileResult, diagnostic: &Diagnostic, uns
 fn fix_diff(source: &str, fix: &reflens_analysis::Fix, styled: bool) -> String {
     let fixed = fix.apply(source);
     let diff = similar::TextDiff::from_lines(source, &fixed);
-    let width = source.lines().count().max(1).to_string().len();
+    let groups = diff.grouped_ops(0);
+    // Number width as the code frame above uses: the widest line number shown.
+    let widest = groups
+        .iter()
+        .flatten()
+        .map(|op| op.old_range().end.max(op.new_range().end))
+        .max()
+        .unwrap_or(1);
+    let width = widest.to_string().len();
     let mut out = String::new();
-    for group in diff.grouped_ops(0) {
+    for group in groups {
         out.push_str(&format!("{:width$} |\n", ""));
         for op in group {
             for change in diff.iter_changes(&op) {
@@ -110,7 +149,11 @@ fn fix_diff(source: &str, fix: &reflens_analysis::Fix, styled: bool) -> String {
     out
 }
 
-pub fn write_summary(out: &mut impl Write, results: &[FileResult], summary: &Summary) -> anyhow::Result<()> {
+pub fn write_summary(
+    out: &mut impl Write,
+    results: &[FileResult],
+    summary: &Summary,
+) -> anyhow::Result<()> {
     let remaining: usize = results.iter().map(|r| r.diagnostics.len()).sum();
     let fixed: usize = results.iter().map(|r| r.fixed).sum();
     let safe = findings(results).filter(|(_, d)| fixable(d, false)).count();
@@ -131,7 +174,10 @@ pub fn write_summary(out: &mut impl Write, results: &[FileResult], summary: &Sum
     if !summary.fix_mode {
         if summary.unsafe_fixes {
             if with_unsafe > 0 {
-                writeln!(out, "[*] {with_unsafe} fixable with `--fix --unsafe-fixes`.")?;
+                writeln!(
+                    out,
+                    "[*] {with_unsafe} fixable with `--fix --unsafe-fixes`."
+                )?;
             }
         } else {
             if safe > 0 {

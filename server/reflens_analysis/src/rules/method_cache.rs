@@ -4,9 +4,9 @@ use ruff_text_size::Ranged;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
+use crate::helpers::{MethodKind, method_kind, walk_classes};
 use crate::helpers::{body_without_docstring, first_parameter};
 use crate::registry::Rule;
-use crate::helpers::{MethodKind, method_kind, walk_classes};
 
 declare_rule! {
     /// ## What it finds
@@ -76,7 +76,9 @@ pub(crate) fn check(checker: &mut Checker) {
             return;
         }
         for stmt in &class.body {
-            let Stmt::FunctionDef(def) = stmt else { continue };
+            let Stmt::FunctionDef(def) = stmt else {
+                continue;
+            };
             if method_kind(checker, def) != MethodKind::Instance || first_parameter(def).is_none() {
                 continue;
             }
@@ -129,9 +131,7 @@ fn is_unbounded(expr: &Expr, short: &str) -> bool {
     let Expr::Call(call) = expr else {
         return false; // bare `@lru_cache` defaults to maxsize=128
     };
-    let maxsize = call
-        .arguments
-        .find_argument_value("maxsize", 0);
+    let maxsize = call.arguments.find_argument_value("maxsize", 0);
     matches!(maxsize, Some(Expr::NoneLiteral(_)))
 }
 
@@ -164,7 +164,9 @@ fn per_instance_fix(
             .targets
             .iter()
             .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == "__slots__")),
-        Stmt::AnnAssign(assign) => matches!(&*assign.target, Expr::Name(n) if n.id.as_str() == "__slots__"),
+        Stmt::AnnAssign(assign) => {
+            matches!(&*assign.target, Expr::Name(n) if n.id.as_str() == "__slots__")
+        }
         _ => false,
     });
     if defines_slots {
@@ -238,7 +240,9 @@ fn cached_property_fix(
         return None;
     };
     if second != decorator
-        || !checker.semantic.resolves_to(&first.expression, &["builtins.property"])
+        || !checker
+            .semantic
+            .resolves_to(&first.expression, &["builtins.property"])
         || matches!(decorator.expression, Expr::Call(_))
         || !checker.starts_line(first)
     {

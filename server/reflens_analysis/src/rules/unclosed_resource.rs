@@ -472,9 +472,10 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
             if let Expr::Call(call) = expr {
                 if let Some((_, has)) = self.stack.last_mut() {
                     // `p.open()` is decided later, once the flow knows whether `p` is a Path.
-                    let maybe_path_open =
-                        matches!(&*call.func, Expr::Attribute(attr) if attr.attr.as_str() == "open");
-                    if !*has && (maybe_path_open || is_resource_call(self.checker, call, None).is_some()) {
+                    let maybe_path_open = matches!(&*call.func, Expr::Attribute(attr) if attr.attr.as_str() == "open");
+                    if !*has
+                        && (maybe_path_open || is_resource_call(self.checker, call, None).is_some())
+                    {
                         *has = true;
                     }
                 }
@@ -727,7 +728,12 @@ impl<'c, 'a> Flow<'c, 'a> {
                 }
             }
         }
-        collect_scope_facts(checker, &function.def.body, &mut outer_names, &mut path_names);
+        collect_scope_facts(
+            checker,
+            &function.def.body,
+            &mut outer_names,
+            &mut path_names,
+        );
         Self {
             checker,
             function,
@@ -750,7 +756,9 @@ impl<'c, 'a> Flow<'c, 'a> {
             root = &attr.value;
         }
         if let Expr::Name(name) = root {
-            if self.local_names.contains(name.id.as_str()) && !self.path_names.contains(name.id.as_str()) {
+            if self.local_names.contains(name.id.as_str())
+                && !self.path_names.contains(name.id.as_str())
+            {
                 return None;
             }
         }
@@ -778,14 +786,26 @@ impl<'c, 'a> Flow<'c, 'a> {
         }
     }
 
-    fn walk_stmt(&mut self, suite: &'a [Stmt], index: usize, stmt: &'a Stmt, state: &mut State<'a>) {
+    fn walk_stmt(
+        &mut self,
+        suite: &'a [Stmt],
+        index: usize,
+        stmt: &'a Stmt,
+        state: &mut State<'a>,
+    ) {
         match stmt {
             Stmt::Assign(assign) => {
                 let single = match assign.targets.as_slice() {
                     [Expr::Name(name)] => Some(name.id.as_str()),
                     _ => None,
                 };
-                self.assign(single, &assign.targets, &assign.value, Some((suite, index)), state);
+                self.assign(
+                    single,
+                    &assign.targets,
+                    &assign.value,
+                    Some((suite, index)),
+                    state,
+                );
             }
             Stmt::AnnAssign(assign) => {
                 if let Some(value) = &assign.value {
@@ -1003,7 +1023,10 @@ impl<'c, 'a> Flow<'c, 'a> {
         let Some(&id) = self.by_site.get(&call.start()) else {
             return;
         };
-        let held_by_name = state.names.get(name).is_some_and(|mask| mask & (1 << id) != 0);
+        let held_by_name = state
+            .names
+            .get(name)
+            .is_some_and(|mask| mask & (1 << id) != 0);
         if held_by_name && state.may_be_open(id) && state.aliased(name) & (1 << id) == 0 {
             self.leak(id, LeakKind::Reopened, call.start());
             state.flags[id] = ESCAPED;
@@ -1150,9 +1173,17 @@ impl<'c, 'a> Flow<'c, 'a> {
                     if !kind.with_releases {
                         // `with sqlite3.connect(db) as conn:` does not close `conn`.
                         match item.optional_vars.as_deref() {
-                            Some(Expr::Name(name)) if !self.outer_names.contains(name.id.as_str()) => {
+                            Some(Expr::Name(name))
+                                if !self.outer_names.contains(name.id.as_str()) =>
+                            {
                                 self.drop_name(name.id.as_str(), state, false);
-                                self.create(kind, name.id.as_str(), call, Binding::WithItem { with, item }, state);
+                                self.create(
+                                    kind,
+                                    name.id.as_str(),
+                                    call,
+                                    Binding::WithItem { with, item },
+                                    state,
+                                );
                             }
                             _ => {}
                         }
@@ -1162,7 +1193,11 @@ impl<'c, 'a> Flow<'c, 'a> {
                     continue;
                 }
                 // `with closing(f):`
-                if self.checker.semantic.resolves_to(&call.func, &["contextlib.closing"]) {
+                if self
+                    .checker
+                    .semantic
+                    .resolves_to(&call.func, &["contextlib.closing"])
+                {
                     if let [arg] = &*call.arguments.args {
                         released |= self.held_by(arg, state);
                     }
@@ -1431,7 +1466,8 @@ impl<'c, 'a> Flow<'c, 'a> {
         for keyword in &call.arguments.keywords {
             self.scan(&keyword.value, state);
             let held = self.held_by(&keyword.value, state);
-            if held != 0 && self.callee_takes(call, None, keyword.arg.as_ref().map(|a| a.as_str())) {
+            if held != 0 && self.callee_takes(call, None, keyword.arg.as_ref().map(|a| a.as_str()))
+            {
                 self.escape(held, state);
             }
         }
@@ -1447,7 +1483,12 @@ impl<'c, 'a> Flow<'c, 'a> {
         };
         let mask = *state.names.get(receiver.id.as_str())?;
         let releasing = ids(mask)
-            .filter(|&id| self.resources[id].kind.releases.contains(&attr.attr.as_str()))
+            .filter(|&id| {
+                self.resources[id]
+                    .kind
+                    .releases
+                    .contains(&attr.attr.as_str())
+            })
             .fold(0, |acc, id| acc | (1 << id));
         (releasing != 0).then_some(releasing)
     }
@@ -1483,10 +1524,15 @@ impl<'c, 'a> Flow<'c, 'a> {
             Expr::Tuple(_) | Expr::List(_) | Expr::Set(_) | Expr::Dict(_) => {
                 let mut elements = Vec::new();
                 container_elements(expr, &mut elements);
-                elements.iter().fold(0, |acc, e| acc | self.held_by(e, state))
+                elements
+                    .iter()
+                    .fold(0, |acc, e| acc | self.held_by(e, state))
             }
             Expr::If(if_) => self.held_by(&if_.body, state) | self.held_by(&if_.orelse, state),
-            Expr::BoolOp(boolop) => boolop.values.iter().fold(0, |acc, v| acc | self.held_by(v, state)),
+            Expr::BoolOp(boolop) => boolop
+                .values
+                .iter()
+                .fold(0, |acc, v| acc | self.held_by(v, state)),
             _ => 0,
         }
     }
@@ -1503,7 +1549,12 @@ impl<'c, 'a> Flow<'c, 'a> {
     }
 
     /// Whether a call may keep (or release) the argument at `position` / `keyword`.
-    fn callee_takes(&mut self, call: &'a ast::ExprCall, position: Option<usize>, keyword: Option<&str>) -> bool {
+    fn callee_takes(
+        &mut self,
+        call: &'a ast::ExprCall,
+        position: Option<usize>,
+        keyword: Option<&str>,
+    ) -> bool {
         if self.checker.semantic.resolves_to(&call.func, BORROWS)
             || self.checker.semantic.resolves_to(&call.func, HOLDERS)
         {
@@ -1517,10 +1568,13 @@ impl<'c, 'a> Flow<'c, 'a> {
             },
             Expr::Attribute(attr) => match (&*attr.value, self.function.class) {
                 (Expr::Name(receiver), Some(class))
-                    if Some(receiver.id.as_str()) == crate::helpers::first_parameter(self.function.def) =>
+                    if Some(receiver.id.as_str())
+                        == crate::helpers::first_parameter(self.function.def) =>
                 {
                     let method = class.body.iter().find_map(|stmt| match stmt {
-                        Stmt::FunctionDef(def) if def.name.as_str() == attr.attr.as_str() => Some(def),
+                        Stmt::FunctionDef(def) if def.name.as_str() == attr.attr.as_str() => {
+                            Some(def)
+                        }
                         _ => None,
                     });
                     (method, true)
@@ -1578,10 +1632,9 @@ impl<'c, 'a> Flow<'c, 'a> {
     fn names_used_in_stmt(&self, stmt: &Stmt, state: &State<'a>) -> Mask {
         let mut names = NameCollector::default();
         names.visit_stmt(stmt);
-        names
-            .names
-            .iter()
-            .fold(0, |acc, name| acc | state.names.get(name).copied().unwrap_or(0))
+        names.names.iter().fold(0, |acc, name| {
+            acc | state.names.get(name).copied().unwrap_or(0)
+        })
     }
 
     // ---- reporting ----
@@ -1628,9 +1681,12 @@ impl<'c, 'a> Flow<'c, 'a> {
         };
         calls.visit_body(&self.function.def.body);
         // `conn.sock = FakeSocket()`: the code supplies the connection's socket itself.
-        let injected = self.function.def.body.iter().any(|stmt| {
-            any_assignment_to(stmt, resource.name, "sock")
-        });
+        let injected = self
+            .function
+            .def
+            .body
+            .iter()
+            .any(|stmt| any_assignment_to(stmt, resource.name, "sock"));
         calls.found && !injected
     }
 
@@ -1660,7 +1716,9 @@ impl<'c, 'a> Flow<'c, 'a> {
             )
         } else {
             let path = match first.kind {
-                LeakKind::Return => format!("`{function}()` returns at line {}", self.line(first.at)),
+                LeakKind::Return => {
+                    format!("`{function}()` returns at line {}", self.line(first.at))
+                }
                 LeakKind::Raise => format!("`{function}()` raises at line {}", self.line(first.at)),
                 LeakKind::End => format!("`{function}()` reaches its end"),
                 LeakKind::Rebound => format!("`{name}` is rebound"),
@@ -1670,7 +1728,8 @@ impl<'c, 'a> Flow<'c, 'a> {
                 "{what} `{name}` opened by `{callee}(...)` is not closed on every path: it is still open when {path}"
             )
         };
-        let diagnostic = Diagnostic::new(Rule::UnclosedResource, resource.call.func.range(), message);
+        let diagnostic =
+            Diagnostic::new(Rule::UnclosedResource, resource.call.func.range(), message);
         let diagnostic = match resource.binding {
             Binding::Assign { .. } if leaks.iter().any(|l| l.kind == LeakKind::Rebound || l.kind == LeakKind::Reopened) => {
                 diagnostic.with_note(format!(
@@ -1687,7 +1746,11 @@ impl<'c, 'a> Flow<'c, 'a> {
             .filter(|leak| matches!(leak.kind, LeakKind::Return | LeakKind::Raise))
             .take(3)
             .fold(diagnostic, |d, leak| {
-                let how = if leak.kind == LeakKind::Return { "returns" } else { "raises" };
+                let how = if leak.kind == LeakKind::Return {
+                    "returns"
+                } else {
+                    "raises"
+                };
                 d.with_related(
                     TextRange::empty(leak.at),
                     format!("`{name}` is still open when the function {how} here"),
@@ -1713,7 +1776,9 @@ impl<'c, 'a> Flow<'c, 'a> {
     ) -> Result<Fix, String> {
         let name = resource.name;
         if let Some(line) = self.used_outside(&[name], with.range()) {
-            return Err(format!("`{name}` is used after the `with` block (line {line})"));
+            return Err(format!(
+                "`{name}` is used after the `with` block (line {line})"
+            ));
         }
         let (closing, import) = self.checker.import_edit("contextlib", "closing");
         let call = self.checker.slice(resource.call.range());
@@ -1729,7 +1794,12 @@ impl<'c, 'a> Flow<'c, 'a> {
     }
 
     /// Moves the uses of the resource into a `with` (or `try`/`finally`) block.
-    fn block_fix(&self, resource: &Resource<'a>, suite: &'a [Stmt], index: usize) -> Result<Fix, String> {
+    fn block_fix(
+        &self,
+        resource: &Resource<'a>,
+        suite: &'a [Stmt],
+        index: usize,
+    ) -> Result<Fix, String> {
         let checker = self.checker;
         let name = resource.name;
         let binding = &suite[index];
@@ -1778,7 +1848,8 @@ impl<'c, 'a> Flow<'c, 'a> {
         let indent = checker.indentation(binding.start());
         let unit = checker.indent_unit();
         let call = checker.slice(resource.call.range());
-        let comment = &checker.source[binding.end().to_usize()..checker.line_end(binding.end()).to_usize()];
+        let comment =
+            &checker.source[binding.end().to_usize()..checker.line_end(binding.end()).to_usize()];
         let moved = checker.indent_lines(
             TextRange::new(
                 checker.full_line_end(binding.end()),
@@ -1786,11 +1857,19 @@ impl<'c, 'a> Flow<'c, 'a> {
             ),
             unit,
         );
-        let moved = if moved.ends_with(['\n', '\r']) { moved } else { format!("{moved}{eol}") };
+        let moved = if moved.ends_with(['\n', '\r']) {
+            moved
+        } else {
+            format!("{moved}{eol}")
+        };
         let mut edits = Vec::new();
         let text = match resource.kind.cleanup {
             Cleanup::With | Cleanup::AsyncWith => {
-                let keyword = if resource.kind.cleanup == Cleanup::AsyncWith { "async with" } else { "with" };
+                let keyword = if resource.kind.cleanup == Cleanup::AsyncWith {
+                    "async with"
+                } else {
+                    "with"
+                };
                 format!("{indent}{keyword} {call} as {name}:{comment}{eol}{moved}")
             }
             Cleanup::WithClosing => {
@@ -1809,7 +1888,8 @@ impl<'c, 'a> Flow<'c, 'a> {
             checker.line_start(binding.start()),
             checker.full_line_end(suite[last].end()),
         );
-        let text = if checker.full_line_end(suite[last].end()) == checker.line_end(suite[last].end())
+        let text = if checker.full_line_end(suite[last].end())
+            == checker.line_end(suite[last].end())
             && text.ends_with(eol)
         {
             // The block ends the file without a final line break: keep it that way.
@@ -1891,7 +1971,8 @@ impl<'a> Visitor<'a> for NameCollector<'a> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         // `del f`, `global f` and `nonlocal f` name it without an expression.
         match stmt {
-            Stmt::Global(ast::StmtGlobal { names, .. }) | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
+            Stmt::Global(ast::StmtGlobal { names, .. })
+            | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
                 for name in names {
                     self.names.insert(name.as_str());
                     self.occurrences.push((name.as_str(), name.range));
@@ -1924,7 +2005,12 @@ fn aliases_defined<'a>(checker: &Checker, stmt: &'a Stmt, names: &[&str]) -> Vec
                 Expr::Call(call) => {
                     let holder = matches!(&*call.func, Expr::Attribute(attr) if HOLDER_METHODS.contains(&attr.attr.as_str()) && self.stands_for(&attr.value))
                         || (self.checker.semantic.resolves_to(&call.func, HOLDERS)
-                            && call.arguments.args.iter().chain(call.arguments.keywords.iter().map(|k| &k.value)).any(|a| self.stands_for(a)));
+                            && call
+                                .arguments
+                                .args
+                                .iter()
+                                .chain(call.arguments.keywords.iter().map(|k| &k.value))
+                                .any(|a| self.stands_for(a)));
                     holder
                 }
                 Expr::Await(await_) => self.stands_for(&await_.value),
@@ -1944,9 +2030,10 @@ fn aliases_defined<'a>(checker: &Checker, stmt: &'a Stmt, names: &[&str]) -> Vec
                 }
                 Stmt::With(with) => {
                     for item in &with.items {
-                        if let (Some(Expr::Name(name)), true) =
-                            (item.optional_vars.as_deref(), self.stands_for(&item.context_expr))
-                        {
+                        if let (Some(Expr::Name(name)), true) = (
+                            item.optional_vars.as_deref(),
+                            self.stands_for(&item.context_expr),
+                        ) {
                             self.found.push(name.id.as_str());
                         }
                     }
@@ -1989,10 +2076,10 @@ fn import_names(stmt: &Stmt) -> Vec<(&str, ())> {
             .names
             .iter()
             .map(|alias| {
-                let bound = alias
-                    .asname
-                    .as_ref()
-                    .map_or_else(|| alias.name.as_str().split('.').next().unwrap_or_default(), |a| a.as_str());
+                let bound = alias.asname.as_ref().map_or_else(
+                    || alias.name.as_str().split('.').next().unwrap_or_default(),
+                    |a| a.as_str(),
+                );
                 (bound, ())
             })
             .collect(),
@@ -2020,7 +2107,8 @@ fn collect_scope_facts<'a>(
     impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Facts<'_, '_, 'a> {
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             match stmt {
-                Stmt::Global(ast::StmtGlobal { names, .. }) | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
+                Stmt::Global(ast::StmtGlobal { names, .. })
+                | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
                     self.outer.extend(names.iter().map(|n| n.as_str()));
                 }
                 Stmt::Assign(assign) => {
@@ -2046,7 +2134,11 @@ fn collect_scope_facts<'a>(
 
 /// Whether a function keeps, returns, hands on or releases its parameter (rather than only
 /// reading from it): then passing a resource to it hands the resource over.
-fn parameter_is_kept_or_released(checker: &Checker, def: &ast::StmtFunctionDef, parameter: &str) -> bool {
+fn parameter_is_kept_or_released(
+    checker: &Checker,
+    def: &ast::StmtFunctionDef,
+    parameter: &str,
+) -> bool {
     struct Uses<'c, 'p> {
         checker: &'c Checker<'c>,
         parameter: &'p str,
@@ -2058,13 +2150,22 @@ fn parameter_is_kept_or_released(checker: &Checker, def: &ast::StmtFunctionDef, 
     impl<'a> Visitor<'a> for Uses<'_, '_> {
         fn visit_expr(&mut self, expr: &'a Expr) {
             match expr {
-                Expr::Name(name) if name.id.as_str() == self.parameter => self.all.push(name.start()),
+                Expr::Name(name) if name.id.as_str() == self.parameter => {
+                    self.all.push(name.start())
+                }
                 Expr::Attribute(attr) => {
                     if let Expr::Name(name) = &*attr.value {
                         if name.id.as_str() == self.parameter {
                             if matches!(
                                 attr.attr.as_str(),
-                                "close" | "release" | "shutdown" | "terminate" | "cleanup" | "__exit__" | "detach" | "makefile"
+                                "close"
+                                    | "release"
+                                    | "shutdown"
+                                    | "terminate"
+                                    | "cleanup"
+                                    | "__exit__"
+                                    | "detach"
+                                    | "makefile"
                             ) {
                                 self.released = true;
                             } else {
@@ -2074,7 +2175,8 @@ fn parameter_is_kept_or_released(checker: &Checker, def: &ast::StmtFunctionDef, 
                     }
                 }
                 Expr::Compare(compare) => {
-                    for operand in std::iter::once(&*compare.left).chain(compare.comparators.iter()) {
+                    for operand in std::iter::once(&*compare.left).chain(compare.comparators.iter())
+                    {
                         if let Expr::Name(name) = operand {
                             self.benign.insert(name.start());
                         }
@@ -2086,7 +2188,12 @@ fn parameter_is_kept_or_released(checker: &Checker, def: &ast::StmtFunctionDef, 
                     }
                 }
                 Expr::Call(call) if self.checker.semantic.resolves_to(&call.func, BORROWS) => {
-                    for arg in call.arguments.args.iter().chain(call.arguments.keywords.iter().map(|k| &k.value)) {
+                    for arg in call
+                        .arguments
+                        .args
+                        .iter()
+                        .chain(call.arguments.keywords.iter().map(|k| &k.value))
+                    {
                         if let Expr::Name(name) = arg {
                             self.benign.insert(name.start());
                         }
@@ -2143,7 +2250,8 @@ fn local_bindings(def: &ast::StmtFunctionDef) -> FxHashSet<&str> {
                     return;
                 }
                 Stmt::Import(_) | Stmt::ImportFrom(_) => {
-                    self.names.extend(import_names(stmt).into_iter().map(|(name, ())| name));
+                    self.names
+                        .extend(import_names(stmt).into_iter().map(|(name, ())| name));
                 }
                 _ => {}
             }
@@ -2165,7 +2273,10 @@ fn local_bindings(def: &ast::StmtFunctionDef) -> FxHashSet<&str> {
 fn is_stub(def: &ast::StmtFunctionDef) -> bool {
     def.body.iter().all(|stmt| match stmt {
         Stmt::Pass(_) => true,
-        Stmt::Expr(expr) => matches!(&*expr.value, Expr::EllipsisLiteral(_) | Expr::StringLiteral(_)),
+        Stmt::Expr(expr) => matches!(
+            &*expr.value,
+            Expr::EllipsisLiteral(_) | Expr::StringLiteral(_)
+        ),
         Stmt::Raise(raise) => raise.exc.as_deref().is_some_and(|exc| {
             let exc = ruff_python_ast::helpers::map_callable(exc);
             matches!(exc, Expr::Name(name) if name.id.as_str() == "NotImplementedError")
