@@ -45,16 +45,16 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedSource<'_>, DecodeError> {
     let cookie = coding_cookie(body);
 
     if has_bom {
-        if let Some(name) = &cookie {
-            if !is_utf8_name(name) {
-                return Err(DecodeError {
-                    message: format!(
-                        "the file starts with a UTF-8 byte order mark but its coding cookie says `{name}`"
-                    ),
-                    line: 1,
-                    column: 1,
-                });
-            }
+        if let Some(name) = &cookie
+            && !is_utf8_name(name)
+        {
+            return Err(DecodeError {
+                message: format!(
+                    "the file starts with a UTF-8 byte order mark but its coding cookie says `{name}`"
+                ),
+                line: 1,
+                column: 1,
+            });
         }
         return decode_utf8(body, None);
     }
@@ -184,20 +184,20 @@ fn cookie_in_line(line: &[u8]) -> Option<String> {
     let mut rest = trimmed;
     while let Some(pos) = find(rest, b"coding") {
         let after = &rest[pos + b"coding".len()..];
-        if let Some((&sep, tail)) = after.split_first() {
-            if sep == b':' || sep == b'=' {
-                let tail = &tail[tail
-                    .iter()
-                    .position(|&b| b != b' ' && b != b'\t')
-                    .unwrap_or(tail.len())..];
-                let len = tail
-                    .iter()
-                    .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
-                    .unwrap_or(tail.len());
-                if len > 0 {
-                    let name = String::from_utf8_lossy(&tail[..len]).to_ascii_lowercase();
-                    return Some(name.replace('_', "-"));
-                }
+        if let Some((&sep, tail)) = after.split_first()
+            && (sep == b':' || sep == b'=')
+        {
+            let tail = &tail[tail
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(tail.len())..];
+            let len = tail
+                .iter()
+                .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+                .unwrap_or(tail.len());
+            if len > 0 {
+                let name = String::from_utf8_lossy(&tail[..len]).to_ascii_lowercase();
+                return Some(name.replace('_', "-"));
             }
         }
         rest = &rest[pos + 1..];

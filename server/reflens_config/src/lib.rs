@@ -389,16 +389,16 @@ impl Resolver {
     fn discover(&self, dir: &Path) -> Result<Arc<Configuration>, ConfigError> {
         for name in CONFIG_FILES {
             let candidate = dir.join(name);
-            if candidate.is_file() {
-                if let Some(options) = read_options(&candidate)? {
-                    let configuration = Configuration::from_options(
-                        &options,
-                        Some(candidate),
-                        dir.to_owned(),
-                        &self.overrides,
-                    )?;
-                    return Ok(Arc::new(configuration));
-                }
+            if candidate.is_file()
+                && let Some(options) = read_options(&candidate)?
+            {
+                let configuration = Configuration::from_options(
+                    &options,
+                    Some(candidate),
+                    dir.to_owned(),
+                    &self.overrides,
+                )?;
+                return Ok(Arc::new(configuration));
             }
         }
         match dir.parent() {

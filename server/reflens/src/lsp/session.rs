@@ -143,10 +143,11 @@ impl Backend {
     async fn current_analysis(&self, uri: &Uri) -> Option<Arc<Analysis>> {
         let document = self.shared.documents.get(uri)?.clone();
         let generation = self.shared.generation.load(Ordering::SeqCst);
-        if let Some(analysis) = self.shared.analyses.get(uri) {
-            if analysis.version == document.version && analysis.generation == generation {
-                return Some(analysis.clone());
-            }
+        if let Some(analysis) = self.shared.analyses.get(uri)
+            && analysis.version == document.version
+            && analysis.generation == generation
+        {
+            return Some(analysis.clone());
         }
         let analysis = self.shared.analyse(&self.client, uri, &document).await?;
         if self
@@ -422,10 +423,10 @@ impl LanguageServer for Backend {
             .filter_map(|folder| folder.uri.to_file_path().map(|p| p.into_owned()))
             .collect();
         #[allow(deprecated)]
-        if roots.is_empty() {
-            if let Some(root) = params.root_uri.as_ref().and_then(|uri| uri.to_file_path()) {
-                roots.push(root.into_owned());
-            }
+        if roots.is_empty()
+            && let Some(root) = params.root_uri.as_ref().and_then(|uri| uri.to_file_path())
+        {
+            roots.push(root.into_owned());
         }
         *self.shared.roots.write().unwrap_or_else(|e| e.into_inner()) = roots;
         let settings = params

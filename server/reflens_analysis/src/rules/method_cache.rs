@@ -84,10 +84,10 @@ pub(crate) fn check(checker: &mut Checker) {
             }
             for decorator in &def.decorator_list {
                 let callee = ruff_python_ast::helpers::map_callable(&decorator.expression);
-                if let Some(qualified) = checker.semantic.qualified_name(callee) {
-                    if CACHE_DECORATORS.contains(&qualified.as_str()) {
-                        found.push(diagnostic(checker, class, def, decorator, &qualified));
-                    }
+                if let Some(qualified) = checker.semantic.qualified_name(callee)
+                    && CACHE_DECORATORS.contains(&qualified.as_str())
+                {
+                    found.push(diagnostic(checker, class, def, decorator, &qualified));
                 }
             }
         }
@@ -217,7 +217,7 @@ fn per_instance_fix(
         name = def.name,
         eol = checker.line_ending(),
     );
-    let insert_at = if body.first().is_some() {
+    let insert_at = if !body.is_empty() {
         checker.line_start(first.start())
     } else {
         checker.full_line_end(first.end())

@@ -885,10 +885,10 @@ impl<'a> Finder<'_, 'a> {
         if found.is_empty() {
             return;
         }
-        if let Some(Scope::Function(outer)) = self.scopes.last() {
-            if !escapes(def, outer) {
-                return;
-            }
+        if let Some(Scope::Function(outer)) = self.scopes.last()
+            && !escapes(def, outer)
+        {
+            return;
         }
         let display = match self.scopes.last() {
             Some(Scope::Class(class)) => format!("`{}.{}()`", class.name, def.name),

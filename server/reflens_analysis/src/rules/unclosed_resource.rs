@@ -469,15 +469,16 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         }
 
         fn visit_expr(&mut self, expr: &'a Expr) {
-            if let Expr::Call(call) = expr {
-                if let Some((_, has)) = self.stack.last_mut() {
-                    // `p.open()` is decided later, once the flow knows whether `p` is a Path.
-                    let maybe_path_open = matches!(&*call.func, Expr::Attribute(attr) if attr.attr.as_str() == "open");
-                    if !*has
-                        && (maybe_path_open || is_resource_call(self.checker, call, None).is_some())
-                    {
-                        *has = true;
-                    }
+            if let Expr::Call(call) = expr
+                && let Some((_, has)) = self.stack.last_mut()
+            {
+                // `p.open()` is decided later, once the flow knows whether `p` is a Path.
+                let maybe_path_open =
+                    matches!(&*call.func, Expr::Attribute(attr) if attr.attr.as_str() == "open");
+                if !*has
+                    && (maybe_path_open || is_resource_call(self.checker, call, None).is_some())
+                {
+                    *has = true;
                 }
             }
             deep(|| visitor::walk_expr(self, expr));
@@ -507,19 +508,20 @@ fn is_resource_call(
     {
         return None;
     }
-    if let Some(qualified) = checker.semantic.qualified_name(&call.func) {
-        if let Some((_, kind)) = CONSTRUCTORS.iter().find(|(name, _)| *name == qualified) {
-            if std::ptr::eq(*kind, &PROCESS) && is_detached(call) {
-                return None;
-            }
-            return Some(kind);
+    if let Some(qualified) = checker.semantic.qualified_name(&call.func)
+        && let Some((_, kind)) = CONSTRUCTORS.iter().find(|(name, _)| *name == qualified)
+    {
+        if std::ptr::eq(*kind, &PROCESS) && is_detached(call) {
+            return None;
         }
+        return Some(kind);
     }
     // `Path(...).open()`, `path.open()` for a local known to hold a Path.
-    if let Expr::Attribute(attr) = &*call.func {
-        if attr.attr.as_str() == "open" && is_path_expr(checker, &attr.value, path_names) {
-            return Some(&FILE);
-        }
+    if let Expr::Attribute(attr) = &*call.func
+        && attr.attr.as_str() == "open"
+        && is_path_expr(checker, &attr.value, path_names)
+    {
+        return Some(&FILE);
     }
     None
 }
@@ -722,10 +724,10 @@ impl<'c, 'a> Flow<'c, 'a> {
         let mut outer_names = FxHashSet::default();
         let mut path_names = FxHashSet::default();
         for parameter in function.def.parameters.iter_non_variadic_params() {
-            if let Some(annotation) = &parameter.parameter.annotation {
-                if checker.semantic.resolves_to(annotation, PATH_TYPES) {
-                    path_names.insert(parameter.parameter.name.as_str());
-                }
+            if let Some(annotation) = &parameter.parameter.annotation
+                && checker.semantic.resolves_to(annotation, PATH_TYPES)
+            {
+                path_names.insert(parameter.parameter.name.as_str());
             }
         }
         collect_scope_facts(
@@ -755,12 +757,11 @@ impl<'c, 'a> Flow<'c, 'a> {
         while let Expr::Attribute(attr) = root {
             root = &attr.value;
         }
-        if let Expr::Name(name) = root {
-            if self.local_names.contains(name.id.as_str())
-                && !self.path_names.contains(name.id.as_str())
-            {
-                return None;
-            }
+        if let Expr::Name(name) = root
+            && self.local_names.contains(name.id.as_str())
+            && !self.path_names.contains(name.id.as_str())
+        {
+            return None;
         }
         is_resource_call(self.checker, call, Some(&self.path_names))
     }
@@ -928,16 +929,16 @@ impl<'c, 'a> Flow<'c, 'a> {
     ) {
         let local = single.filter(|name| !self.outer_names.contains(name));
         // `name = open(...)`
-        if let (Some(name), Expr::Call(call)) = (local, value) {
-            if let Some(kind) = self.resource_kind(call) {
-                self.scan_call_arguments(call, state);
-                self.reopen(name, call, state);
-                self.drop_name(name, state, false);
-                if let Some((suite, index)) = position {
-                    self.create(kind, name, call, Binding::Assign { suite, index }, state);
-                }
-                return;
+        if let (Some(name), Expr::Call(call)) = (local, value)
+            && let Some(kind) = self.resource_kind(call)
+        {
+            self.scan_call_arguments(call, state);
+            self.reopen(name, call, state);
+            self.drop_name(name, state, false);
+            if let Some((suite, index)) = position {
+                self.create(kind, name, call, Binding::Assign { suite, index }, state);
             }
+            return;
         }
         self.scan(value, state);
         let held = self.held_by(value, state);
@@ -1197,19 +1198,18 @@ impl<'c, 'a> Flow<'c, 'a> {
                     .checker
                     .semantic
                     .resolves_to(&call.func, &["contextlib.closing"])
+                    && let [arg] = &*call.arguments.args
                 {
-                    if let [arg] = &*call.arguments.args {
-                        released |= self.held_by(arg, state);
-                    }
+                    released |= self.held_by(arg, state);
                 }
             }
             // `with f:` / `with f as g:`
-            if let Expr::Name(name) = expr {
-                if let Some(&mask) = state.names.get(name.id.as_str()) {
-                    for id in ids(mask) {
-                        if self.resources[id].kind.with_releases {
-                            released |= 1 << id;
-                        }
+            if let Expr::Name(name) = expr
+                && let Some(&mask) = state.names.get(name.id.as_str())
+            {
+                for id in ids(mask) {
+                    if self.resources[id].kind.with_releases {
+                        released |= 1 << id;
                     }
                 }
             }
@@ -1395,18 +1395,17 @@ impl<'c, 'a> Flow<'c, 'a> {
     fn scan_inner(&mut self, expr: &'a Expr, state: &mut State<'a>) {
         match expr {
             Expr::Call(call) => {
-                if let Expr::Attribute(attr) = &*call.func {
-                    if let Expr::Name(receiver) = &*attr.value {
-                        if let Some(&mask) = state.names.get(receiver.id.as_str()) {
-                            self.scan_call_arguments(call, state);
-                            let method = attr.attr.as_str();
-                            let releases: Mask = ids(mask)
-                                .filter(|&id| self.resources[id].kind.releases.contains(&method))
-                                .fold(0, |acc, id| acc | (1 << id));
-                            self.release(releases, state);
-                            return;
-                        }
-                    }
+                if let Expr::Attribute(attr) = &*call.func
+                    && let Expr::Name(receiver) = &*attr.value
+                    && let Some(&mask) = state.names.get(receiver.id.as_str())
+                {
+                    self.scan_call_arguments(call, state);
+                    let method = attr.attr.as_str();
+                    let releases: Mask = ids(mask)
+                        .filter(|&id| self.resources[id].kind.releases.contains(&method))
+                        .fold(0, |acc, id| acc | (1 << id));
+                    self.release(releases, state);
+                    return;
                 }
                 self.scan(&call.func, state);
                 self.scan_call_arguments(call, state);
@@ -1504,10 +1503,10 @@ impl<'c, 'a> Flow<'c, 'a> {
         match expr {
             Expr::Name(name) => state.names.get(name.id.as_str()).copied().unwrap_or(0),
             Expr::Call(call) => {
-                if let Expr::Attribute(attr) = &*call.func {
-                    if HOLDER_METHODS.contains(&attr.attr.as_str()) {
-                        return self.held_by(&attr.value, state);
-                    }
+                if let Expr::Attribute(attr) = &*call.func
+                    && HOLDER_METHODS.contains(&attr.attr.as_str())
+                {
+                    return self.held_by(&attr.value, state);
                 }
                 if self.checker.semantic.resolves_to(&call.func, HOLDERS) {
                     call.arguments
@@ -1662,14 +1661,12 @@ impl<'c, 'a> Flow<'c, 'a> {
         }
         impl<'a> Visitor<'a> for Calls<'_> {
             fn visit_expr(&mut self, expr: &'a Expr) {
-                if let Expr::Call(call) = expr {
-                    if let Expr::Attribute(attr) = &*call.func {
-                        if matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == self.name)
-                            && self.methods.contains(&attr.attr.as_str())
-                        {
-                            self.found = true;
-                        }
-                    }
+                if let Expr::Call(call) = expr
+                    && let Expr::Attribute(attr) = &*call.func
+                    && matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == self.name)
+                    && self.methods.contains(&attr.attr.as_str())
+                {
+                    self.found = true;
                 }
                 deep(|| visitor::walk_expr(self, expr));
             }
@@ -2003,15 +2000,14 @@ fn aliases_defined<'a>(checker: &Checker, stmt: &'a Stmt, names: &[&str]) -> Vec
             match value {
                 Expr::Name(name) => self.names.contains(&name.id.as_str()),
                 Expr::Call(call) => {
-                    let holder = matches!(&*call.func, Expr::Attribute(attr) if HOLDER_METHODS.contains(&attr.attr.as_str()) && self.stands_for(&attr.value))
+                    (matches!(&*call.func, Expr::Attribute(attr) if HOLDER_METHODS.contains(&attr.attr.as_str()) && self.stands_for(&attr.value))
                         || (self.checker.semantic.resolves_to(&call.func, HOLDERS)
                             && call
                                 .arguments
                                 .args
                                 .iter()
                                 .chain(call.arguments.keywords.iter().map(|k| &k.value))
-                                .any(|a| self.stands_for(a)));
-                    holder
+                                .any(|a| self.stands_for(a))))
                 }
                 Expr::Await(await_) => self.stands_for(&await_.value),
                 _ => false,
@@ -2112,10 +2108,10 @@ fn collect_scope_facts<'a>(
                     self.outer.extend(names.iter().map(|n| n.as_str()));
                 }
                 Stmt::Assign(assign) => {
-                    if let [Expr::Name(name)] = assign.targets.as_slice() {
-                        if is_path_expr(self.checker, &assign.value, None) {
-                            self.paths.insert(name.id.as_str());
-                        }
+                    if let [Expr::Name(name)] = assign.targets.as_slice()
+                        && is_path_expr(self.checker, &assign.value, None)
+                    {
+                        self.paths.insert(name.id.as_str());
                     }
                 }
                 Stmt::FunctionDef(_) | Stmt::ClassDef(_) => return,
@@ -2154,23 +2150,23 @@ fn parameter_is_kept_or_released(
                     self.all.push(name.start())
                 }
                 Expr::Attribute(attr) => {
-                    if let Expr::Name(name) = &*attr.value {
-                        if name.id.as_str() == self.parameter {
-                            if matches!(
-                                attr.attr.as_str(),
-                                "close"
-                                    | "release"
-                                    | "shutdown"
-                                    | "terminate"
-                                    | "cleanup"
-                                    | "__exit__"
-                                    | "detach"
-                                    | "makefile"
-                            ) {
-                                self.released = true;
-                            } else {
-                                self.benign.insert(name.start());
-                            }
+                    if let Expr::Name(name) = &*attr.value
+                        && name.id.as_str() == self.parameter
+                    {
+                        if matches!(
+                            attr.attr.as_str(),
+                            "close"
+                                | "release"
+                                | "shutdown"
+                                | "terminate"
+                                | "cleanup"
+                                | "__exit__"
+                                | "detach"
+                                | "makefile"
+                        ) {
+                            self.released = true;
+                        } else {
+                            self.benign.insert(name.start());
                         }
                     }
                 }
@@ -2296,12 +2292,11 @@ fn any_assignment_to(stmt: &Stmt, name: &str, attribute: &str) -> bool {
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             if let Stmt::Assign(assign) = stmt {
                 for target in &assign.targets {
-                    if let Expr::Attribute(attr) = target {
-                        if attr.attr.as_str() == self.attribute
-                            && matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == self.name)
-                        {
-                            self.found = true;
-                        }
+                    if let Expr::Attribute(attr) = target
+                        && attr.attr.as_str() == self.attribute
+                        && matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == self.name)
+                    {
+                        self.found = true;
                     }
                 }
             }
