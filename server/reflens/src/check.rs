@@ -54,7 +54,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let jobs: Vec<(PathBuf, Settings)> = files
         .into_iter()
         .map(|path| {
-            let settings = resolver.settings_for(&path)?;
+            let settings = resolver.settings_for_file(&path)?;
             Ok((path, settings))
         })
         .collect::<Result<_, reflens_config::ConfigError>>()?;
@@ -64,6 +64,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         Applicability::Safe
     };
+    // Analyses want a deep stack; give the workers one instead of mapping one per file.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(reflens_analysis::ANALYSIS_STACK)
+        .build_global();
     let mut results: Vec<FileResult> = jobs
         .par_iter()
         .map(|(path, settings)| check_file(path, settings, &cwd, args.fix.then_some(threshold)))
@@ -135,7 +139,14 @@ fn discover(paths: &[PathBuf], resolver: &Arc<Resolver>) -> (Vec<PathBuf>, Vec<S
                 if entry.path() == root {
                     return true;
                 }
-                match filter_resolver.configuration_for(entry.path()) {
+                // The walker knows what the entry is: no extra `stat` per file.
+                let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                let dir = if is_dir {
+                    entry.path()
+                } else {
+                    entry.path().parent().unwrap_or(entry.path())
+                };
+                match filter_resolver.configuration_for_directory(dir) {
                     Ok(configuration) => !configuration.is_excluded(entry.path()),
                     Err(_) => true, // reported when the file's settings are resolved
                 }
@@ -239,7 +250,10 @@ fn check_file(
             }
         }
     }
-    result.text = Some(IndexedText::new(text));
+    // The text is only needed to print findings; most files have none.
+    if !diagnostics.is_empty() {
+        result.text = Some(IndexedText::new(text));
+    }
     result.diagnostics = diagnostics;
     result
 }

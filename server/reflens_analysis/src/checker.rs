@@ -19,8 +19,9 @@ pub struct Checker<'a> {
     pub semantic: Semantic<'a>,
     pub settings: &'a Settings,
     diagnostics: Vec<Diagnostic>,
-    /// Start offsets of the lines that begin inside a multi-line string, sorted.
-    lines_in_strings: Vec<TextSize>,
+    /// Start offsets of the lines that begin inside a multi-line string, sorted; computed
+    /// when a fix first needs it.
+    lines_in_strings: std::cell::OnceCell<Vec<TextSize>>,
     indent_unit: String,
 }
 
@@ -32,36 +33,10 @@ impl<'a> Checker<'a> {
         line_index: &'a LineIndex,
         settings: &'a Settings,
     ) -> Self {
-        let mut indent_unit = None;
-        let mut lines_in_strings = Vec::new();
-        for token in tokens.iter() {
-            match token.kind() {
-                TokenKind::Indent if indent_unit.is_none() => {
-                    let text = &source[token.range()];
-                    if !text.is_empty() {
-                        indent_unit = Some(text.to_owned());
-                    }
-                }
-                TokenKind::String | TokenKind::FStringMiddle | TokenKind::TStringMiddle => {
-                    let text = &source[token.range()];
-                    if text.contains(['\n', '\r']) {
-                        let start = token.start();
-                        for (pos, ch) in text.char_indices() {
-                            if ch == '\n' || (ch == '\r' && !text[pos + 1..].starts_with('\n')) {
-                                let line_start =
-                                    start + TextSize::try_from(pos + 1).unwrap_or_default();
-                                if line_start < token.end() {
-                                    lines_in_strings.push(line_start);
-                                }
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        lines_in_strings.sort_unstable();
-        lines_in_strings.dedup();
+        let indent_unit = tokens
+            .iter()
+            .find(|token| token.kind() == TokenKind::Indent && !token.range().is_empty())
+            .map(|token| source[token.range()].to_owned());
         Self {
             source,
             suite,
@@ -70,7 +45,7 @@ impl<'a> Checker<'a> {
             semantic: Semantic::new(suite),
             settings,
             diagnostics: Vec::new(),
-            lines_in_strings,
+            lines_in_strings: std::cell::OnceCell::new(),
             indent_unit: indent_unit.unwrap_or_else(|| "    ".to_owned()),
         }
     }
@@ -181,7 +156,7 @@ impl<'a> Checker<'a> {
         // Universal newlines: `\n`, `\r\n` and a lone `\r` all end a line.
         for line in split_lines_inclusive(text) {
             let blank = line.trim().is_empty();
-            if !blank && self.lines_in_strings.binary_search(&offset).is_err() {
+            if !blank && self.lines_in_strings().binary_search(&offset).is_err() {
                 out.push_str(extra);
             }
             out.push_str(line);
@@ -190,9 +165,39 @@ impl<'a> Checker<'a> {
         out
     }
 
+    fn lines_in_strings(&self) -> &[TextSize] {
+        self.lines_in_strings.get_or_init(|| {
+            let mut lines = Vec::new();
+            for token in self.tokens.iter() {
+                if !matches!(
+                    token.kind(),
+                    TokenKind::String | TokenKind::FStringMiddle | TokenKind::TStringMiddle
+                ) {
+                    continue;
+                }
+                let text = &self.source[token.range()];
+                if !text.contains(['\n', '\r']) {
+                    continue;
+                }
+                for (pos, ch) in text.char_indices() {
+                    if ch == '\n' || (ch == '\r' && !text[pos + 1..].starts_with('\n')) {
+                        let line_start =
+                            token.start() + TextSize::try_from(pos + 1).unwrap_or_default();
+                        if line_start < token.end() {
+                            lines.push(line_start);
+                        }
+                    }
+                }
+            }
+            lines.sort_unstable();
+            lines.dedup();
+            lines
+        })
+    }
+
     /// True if the line starting at `offset` begins inside a multi-line string.
     pub fn line_in_string(&self, line_start: TextSize) -> bool {
-        self.lines_in_strings.binary_search(&line_start).is_ok()
+        self.lines_in_strings().binary_search(&line_start).is_ok()
     }
 
     /// An edit that makes `module` importable as written in a fix, and the text to refer to it:

@@ -29,6 +29,11 @@ pub use crate::settings::Settings;
 use crate::checker::Checker;
 use crate::suppression::Suppressions;
 
+/// The stack an analysis wants: threads that run analyses should be created with this much
+/// (`std::thread::Builder::stack_size`, rayon's or tokio's `thread_stack_size`), so that no
+/// per-file stack has to be mapped.
+pub const ANALYSIS_STACK: usize = 64 * 1024 * 1024;
+
 /// Files larger than this are not parsed (a generated data file, not code to review).
 pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -45,7 +50,11 @@ pub fn analyze(source: &str, settings: &Settings) -> Vec<Diagnostic> {
     // Syntax-tree walks recurse; run them on a stack of our own so that deep (but accepted)
     // input cannot overflow whatever thread the caller uses. Rules' visitors also grow the
     // stack on demand (`helpers::deep`), for expression chains thousands of levels deep.
-    stacker::grow(64 * 1024 * 1024, || analyze_on_stack(source, settings))
+    // A new stack is mapped only when the caller's has less than ANALYSIS_STACK / 2 left (the
+    // CLI and the language server run analyses on threads with ANALYSIS_STACK of stack).
+    stacker::maybe_grow(ANALYSIS_STACK / 2, ANALYSIS_STACK, || {
+        analyze_on_stack(source, settings)
+    })
 }
 
 fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
@@ -64,14 +73,14 @@ fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
         diagnostics.push(problem);
         return diagnostics;
     }
-    let tokens = parsed.tokens().clone();
-    let Some(module) = parsed.try_into_module() else {
+    let tokens = parsed.tokens();
+    let ruff_python_ast::Mod::Module(module) = parsed.syntax() else {
         return diagnostics;
     };
-    let suite = module.suite();
+    let suite = &module.body;
     let line_index = LineIndex::from_source_text(source);
 
-    let mut checker = Checker::new(source, suite, &tokens, &line_index, settings);
+    let mut checker = Checker::new(source, suite, tokens, &line_index, settings);
     for rule in settings.rules.iter() {
         // A bug in one rule must cost that rule's findings on this file, not the process.
         let outcome = catch_unwind(AssertUnwindSafe(|| rule.check(&mut checker)));
@@ -90,7 +99,7 @@ fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
             ));
         }
     }
-    let suppressions = Suppressions::from_tokens(source, &tokens, &line_index);
+    let suppressions = Suppressions::from_tokens(source, tokens, &line_index);
     diagnostics.extend(
         checker
             .into_diagnostics()

@@ -369,6 +369,26 @@ impl Resolver {
         Ok(self.configuration_for(path)?.settings_for(path))
     }
 
+    /// The analysis settings for a path known to be a file (no file-system check).
+    pub fn settings_for_file(&self, path: &Path) -> Result<Settings, ConfigError> {
+        if let Some(explicit) = &self.explicit {
+            return Ok(explicit.settings_for(path));
+        }
+        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        Ok(self.for_directory(&dir)?.settings_for(path))
+    }
+
+    /// The configuration for the files in a directory known to be one.
+    pub fn configuration_for_directory(
+        &self,
+        dir: &Path,
+    ) -> Result<Arc<Configuration>, ConfigError> {
+        match &self.explicit {
+            Some(explicit) => Ok(explicit.clone()),
+            None => self.for_directory(dir),
+        }
+    }
+
     fn for_directory(&self, dir: &Path) -> Result<Arc<Configuration>, ConfigError> {
         if let Some(cached) = self
             .cache

@@ -35,6 +35,8 @@ pub fn run(args: &ServerArgs) -> ExitCode {
     }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Analyses run on the blocking threads and want a deep stack.
+        .thread_stack_size(reflens_analysis::ANALYSIS_STACK)
         .thread_name("reflens-lsp")
         .build()
     {

@@ -243,7 +243,7 @@ impl Shared {
         let generation = self.generation.load(Ordering::SeqCst);
         let outcome = tokio::task::spawn_blocking(move || {
             let (settings, config_error) = match path {
-                Some(path) => match resolver.settings_for(&path) {
+                Some(path) => match resolver.settings_for_file(&path) {
                     Ok(settings) => (settings, None),
                     Err(err) => (Settings::default(), Some(err.to_string())),
                 },

@@ -124,6 +124,10 @@ declare_rule! {
 }
 
 pub(crate) fn check(checker: &mut Checker) {
+    // Instances only exist with a class.
+    if !checker.source.contains("class") {
+        return;
+    }
     let diagnostics = Analysis::new(checker).run();
     for diagnostic in diagnostics {
         checker.report(diagnostic);
@@ -323,7 +327,8 @@ fn module_containers<'a>(checker: &Checker<'a>) -> Vec<Container<'a>> {
     let mut seen = FxHashSet::default();
     let mut out = Vec::new();
     for name in names {
-        if !seen.insert(name) {
+        // `__all__`, `__slots__` and the like hold names, never instances.
+        if !seen.insert(name) || (name.starts_with("__") && name.ends_with("__")) {
             continue;
         }
         let bindings = checker.semantic.module_bindings(name);
@@ -439,7 +444,7 @@ fn class_info<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> ClassI
             receiver,
             attrs: &mut instance_attrs,
         };
-        finder.visit_body(&def.body);
+        StatementVisitor::visit_body(&mut finder, &def.body);
     }
     ClassInfo {
         class,
@@ -454,26 +459,37 @@ struct SelfAttrStores<'a, 'b> {
     attrs: &'b mut FxHashSet<&'a str>,
 }
 
-impl<'a> Visitor<'a> for SelfAttrStores<'a, '_> {
-    fn visit_expr(&mut self, expr: &'a Expr) {
-        if let Expr::Attribute(attr) = expr
-            && attr.ctx == ExprContext::Store
-            && is_name(&attr.value, self.receiver)
-        {
-            self.attrs.insert(attr.attr.as_str());
-        }
-        deep(|| visitor::walk_expr(self, expr));
-    }
-
+// Attribute stores only happen as assignment targets, so a statement walk is enough (and
+// much cheaper than visiting every expression of every method).
+impl<'a> StatementVisitor<'a> for SelfAttrStores<'a, '_> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
-        // `setattr(self, "x", ...)` and augmented assignments rebind on the instance too.
-        if let Stmt::AugAssign(assign) = stmt
-            && let Expr::Attribute(attr) = &*assign.target
-            && is_name(&attr.value, self.receiver)
-        {
-            self.attrs.insert(attr.attr.as_str());
+        match stmt {
+            Stmt::Assign(assign) => assign.targets.iter().for_each(|t| self.target(t)),
+            Stmt::AugAssign(assign) => self.target(&assign.target),
+            Stmt::AnnAssign(assign) => self.target(&assign.target),
+            Stmt::For(for_) => self.target(&for_.target),
+            Stmt::With(with) => with
+                .items
+                .iter()
+                .filter_map(|item| item.optional_vars.as_deref())
+                .for_each(|vars| self.target(vars)),
+            _ => {}
         }
-        deep(|| visitor::walk_stmt(self, stmt));
+        deep(|| statement_visitor::walk_stmt(self, stmt));
+    }
+}
+
+impl<'a> SelfAttrStores<'a, '_> {
+    fn target(&mut self, target: &'a Expr) {
+        match target {
+            Expr::Attribute(attr) if is_name(&attr.value, self.receiver) => {
+                self.attrs.insert(attr.attr.as_str());
+            }
+            Expr::Tuple(tuple) => tuple.iter().for_each(|elt| self.target(elt)),
+            Expr::List(list) => list.iter().for_each(|elt| self.target(elt)),
+            Expr::Starred(starred) => self.target(&starred.value),
+            _ => {}
+        }
     }
 }
 

@@ -70,6 +70,10 @@ declare_rule! {
 const CACHE_DECORATORS: &[&str] = &["functools.lru_cache", "functools.cache"];
 
 pub(crate) fn check(checker: &mut Checker) {
+    // Every spelling of `lru_cache`/`cache` has "cache" somewhere in the file (the import).
+    if !checker.source.contains("cache") {
+        return;
+    }
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
         if is_long_lived_class(checker, class) {

@@ -113,6 +113,11 @@ declare_rule! {
 }
 
 pub(crate) fn check(checker: &mut Checker) {
+    // Most files have no mutable default at all: find out with a walk over statements only
+    // (lambdas, the only other place for defaults, need the full walk).
+    if !checker.source.contains("lambda") && !any_def_with_mutable_default(checker) {
+        return;
+    }
     let mut finder = Finder {
         checker,
         scopes: Vec::new(),
@@ -124,6 +129,34 @@ pub(crate) fn check(checker: &mut Checker) {
     for diagnostic in found {
         checker.report(diagnostic);
     }
+}
+
+fn any_def_with_mutable_default(checker: &Checker) -> bool {
+    struct Defs<'c, 'a> {
+        checker: &'c Checker<'a>,
+        found: bool,
+    }
+    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Defs<'_, 'a> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if self.found {
+                return;
+            }
+            if let Stmt::FunctionDef(def) = stmt {
+                self.found = def
+                    .parameters
+                    .iter_non_variadic_params()
+                    .filter_map(|p| p.default.as_deref())
+                    .any(|default| mutable_kind(self.checker, default).is_some());
+            }
+            deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut defs = Defs {
+        checker,
+        found: false,
+    };
+    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut defs, checker.suite);
+    defs.found
 }
 
 /// What kind of container a default creates; it decides which operations add to it.

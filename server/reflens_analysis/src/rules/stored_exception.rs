@@ -142,6 +142,10 @@ declare_rule! {
 }
 
 pub(crate) fn check(checker: &mut Checker) {
+    // Nothing to store without an `except` clause.
+    if !checker.source.contains("except") {
+        return;
+    }
     let found = {
         let mut walker = Walker::new(checker);
         walker.walk_body(checker.suite, 0, false);
@@ -533,12 +537,18 @@ struct Clear<'a> {
     func: Option<(TextRange, bool)>,
 }
 
-struct Walker<'c, 'a> {
-    checker: &'c Checker<'a>,
+/// Where the file clears stored exceptions, and what it raises again: collected by a walk of
+/// the whole file, done only once a store needs it.
+struct Lifecycle<'a> {
     clears: Vec<Clear<'a>>,
     /// Attributes and names that the file raises again later: the stored exception is a
     /// deferred `raise`, kept on purpose until it is raised.
     reraised: FxHashSet<(&'a str, bool)>,
+}
+
+struct Walker<'c, 'a> {
+    checker: &'c Checker<'a>,
+    lifecycle: std::cell::OnceCell<Lifecycle<'a>>,
     scopes: Vec<Scope<'a>>,
     /// The `except` keyword of each handler seen, by handler id.
     handler_ranges: Vec<TextRange>,
@@ -566,18 +576,9 @@ const STRIP_SENSITIVE_ATTRS: &[&str] = &[
 
 impl<'c, 'a> Walker<'c, 'a> {
     fn new(checker: &'c Checker<'a>) -> Self {
-        let mut collector = ClearCollector {
-            clears: Vec::new(),
-            reraised: FxHashSet::default(),
-            funcs: Vec::new(),
-        };
-        for stmt in checker.suite {
-            collector.visit_stmt(stmt);
-        }
         Walker {
             checker,
-            clears: collector.clears,
-            reraised: collector.reraised,
+            lifecycle: std::cell::OnceCell::new(),
             scopes: vec![Scope::module(checker.suite)],
             handler_ranges: Vec::new(),
             dry_run: None,
@@ -1267,11 +1268,25 @@ impl<'c, 'a> Walker<'c, 'a> {
             }
             Place::Registered { .. } | Place::Unpacked { .. } => return false,
         };
-        if self.reraised.contains(&(name, attr)) {
+        let lifecycle = self.lifecycle.get_or_init(|| {
+            let mut collector = ClearCollector {
+                clears: Vec::new(),
+                reraised: FxHashSet::default(),
+                funcs: Vec::new(),
+            };
+            for stmt in self.checker.suite {
+                collector.visit_stmt(stmt);
+            }
+            Lifecycle {
+                clears: collector.clears,
+                reraised: collector.reraised,
+            }
+        });
+        if lifecycle.reraised.contains(&(name, attr)) {
             return true;
         }
         let here = self.scope().range;
-        self.clears.iter().any(|clear| {
+        lifecycle.clears.iter().any(|clear| {
             clear.name == name
                 && clear.attr == attr
                 && (clear.single || !single)

@@ -327,6 +327,27 @@ const CONSTRUCTORS: &[(&str, &Kind)] = &[
     ("mmap.mmap", &MMAP),
 ];
 
+/// Words that every entry of [`CONSTRUCTORS`] (or `Path.open`) contains, for a quick test
+/// of whether a file can have any resource at all.
+const RESOURCE_WORDS: &[&str] = &[
+    "open",
+    "File",
+    "socket",
+    "connect",
+    "Popen",
+    "Temporary",
+    "tarfile",
+    "Tar",
+    "HTTP",
+    "Video",
+    "Executor",
+    "Pool",
+    "ession",
+    "Client",
+    "Selector",
+    "mmap",
+];
+
 /// Calls that use an argument without keeping it: passing a resource to them is not a
 /// hand-over of ownership.
 const BORROWS: &[&str] = &[
@@ -406,6 +427,13 @@ const HOLDER_METHODS: &[&str] = &["makefile", "__enter__", "__iter__"];
 // ---- entry point ------------------------------------------------------------------------
 
 pub(crate) fn check(checker: &mut Checker) {
+    // Every constructor this rule knows has one of these in its name (or its import).
+    if !RESOURCE_WORDS
+        .iter()
+        .any(|word| checker.source.contains(word))
+    {
+        return;
+    }
     let functions = functions_with_resources(checker);
     let mut diagnostics = Vec::new();
     for function in functions {
@@ -2310,4 +2338,20 @@ fn any_assignment_to(stmt: &Stmt, name: &str, attribute: &str) -> bool {
     };
     ruff_python_ast::statement_visitor::StatementVisitor::visit_stmt(&mut finder, stmt);
     finder.found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quick text test must never skip a file that calls a known constructor.
+    #[test]
+    fn every_constructor_contains_a_resource_word() {
+        for (name, _) in CONSTRUCTORS {
+            assert!(
+                RESOURCE_WORDS.iter().any(|word| name.contains(word)),
+                "`{name}` contains none of RESOURCE_WORDS"
+            );
+        }
+    }
 }
