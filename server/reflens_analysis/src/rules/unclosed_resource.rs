@@ -31,7 +31,15 @@ declare_rule! {
     ///   the same module are looked into to see whether they close or keep it);
     /// - released with `del name` or `name = None`;
     /// - released under a condition with no `else` (`if f is not None: f.close()`,
-    ///   `if close_source: source.close()`): a guarded close is taken as deliberate.
+    ///   `if close_source: source.close()`): a guarded close is taken as deliberate;
+    /// - a bound release method handed to someone who will call it (`self.addCleanup(f.close)`,
+    ///   `atexit.register(sock.close)`).
+    ///
+    /// Nor are these resources: a process started in a new session
+    /// (`start_new_session=True`, `process_group=...`), which is meant to outlive the function;
+    /// a file opened with `closefd=False`, which does not own its descriptor; an `http.client`
+    /// connection that the function never connects, or whose socket it supplies itself
+    /// (`conn.sock = ...`).
     ///
     /// A path that ends by an exception raised inside a call is not counted (every call could
     /// raise); an explicit `raise` is. Code at module level is not checked: a script's globals
