@@ -35,7 +35,9 @@ declare_rule! {
     /// - a bound release method handed to someone who will call it (`self.addCleanup(f.close)`,
     ///   `atexit.register(sock.close)`).
     ///
-    /// Nor are these resources: a process started in a new session
+    /// Nor are these resources: an archive over a file object it does not own
+    /// (`tarfile.open(fileobj=buffer)`, `zipfile.ZipFile(io.BytesIO(data))`); a process started
+    /// in a new session
     /// (`start_new_session=True`, `process_group=...`), which is meant to outlive the function;
     /// a file opened with `closefd=False`, which does not own its descriptor; an `http.client`
     /// connection that the function never connects, or whose socket it supplies itself
@@ -550,6 +552,11 @@ fn is_resource_call(
         if std::ptr::eq(*kind, &PROCESS) && is_detached(call) {
             return None;
         }
+        // `tarfile.open(fileobj=buffer)`, `ZipFile(io.BytesIO(...))`: an archive over a file
+        // object it does not own holds no descriptor of its own.
+        if std::ptr::eq(*kind, &ARCHIVE) && wraps_file_object(checker, call) {
+            return None;
+        }
         return Some(kind);
     }
     // `Path(...).open()`, `path.open()` for a local known to hold a Path.
@@ -560,6 +567,15 @@ fn is_resource_call(
         return Some(&FILE);
     }
     None
+}
+
+fn wraps_file_object(checker: &Checker, call: &ast::ExprCall) -> bool {
+    if call.arguments.find_keyword("fileobj").is_some() {
+        return true;
+    }
+    call.arguments.args.first().is_some_and(|first| {
+        matches!(first, Expr::Call(inner) if checker.semantic.resolves_to(&inner.func, &["io.BytesIO", "io.StringIO"]))
+    })
 }
 
 /// `Popen(..., start_new_session=True)` (or a new process group): a deliberately detached
