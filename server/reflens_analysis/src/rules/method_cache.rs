@@ -13,6 +13,9 @@ declare_rule! {
     /// `functools.lru_cache` or `functools.cache` (however it is imported) on an instance method,
     /// bounded or not. Static methods, class methods and module-level functions are fine, and so
     /// are methods of enums and metaclasses, whose instances live as long as the program anyway.
+    /// A bounded cache on a class that defines `__hash__` is not reported either: such value
+    /// types (an IP address, a style) memoize by value on purpose, and at most `maxsize` of
+    /// them are kept; an unbounded cache on them still is.
     ///
     /// ## Why it keeps memory alive
     /// The cache belongs to the function object, which lives on the class, so it lives as long as
@@ -91,6 +94,13 @@ pub(crate) fn check(checker: &mut Checker) {
                 if let Some(qualified) = checker.semantic.qualified_name(callee)
                     && CACHE_DECORATORS.contains(&qualified.as_str())
                 {
+                    // A bounded cache on a value type (one that defines how its instances hash)
+                    // memoizes by value on purpose: equal instances share entries, and at
+                    // most `maxsize` small values are kept.
+                    let short = qualified.trim_start_matches("functools.");
+                    if defines_hash(class) && !is_unbounded(&decorator.expression, short) {
+                        continue;
+                    }
                     found.push(diagnostic(checker, class, def, decorator, &qualified));
                 }
             }
@@ -125,6 +135,18 @@ fn diagnostic(
         Ok(fix) => diagnostic.with_fix(fix),
         Err(reason) => diagnostic.with_note(reason),
     }
+}
+
+/// Whether the class defines `__hash__` (a value type).
+fn defines_hash(class: &ast::StmtClassDef) -> bool {
+    class.body.iter().any(|stmt| match stmt {
+        Stmt::FunctionDef(def) => def.name.as_str() == "__hash__",
+        Stmt::Assign(assign) => assign
+            .targets
+            .iter()
+            .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == "__hash__")),
+        _ => false,
+    })
 }
 
 /// `@cache`, `@lru_cache(maxsize=None)` and `@lru_cache(None)` never evict.
