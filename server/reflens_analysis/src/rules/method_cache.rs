@@ -13,9 +13,10 @@ declare_rule! {
     /// `functools.lru_cache` or `functools.cache` (however it is imported) on an instance method,
     /// bounded or not. Static methods, class methods and module-level functions are fine, and so
     /// are methods of enums and metaclasses, whose instances live as long as the program anyway.
-    /// A bounded cache on a class that defines `__hash__` is not reported either: such value
-    /// types (an IP address, a style) memoize by value on purpose, and at most `maxsize` of
-    /// them are kept; an unbounded cache on them still is.
+    /// A bounded cache on a value type — a class that defines `__hash__` (itself or through a
+    /// base class of the module), a named tuple or a frozen dataclass — is not reported either:
+    /// such types (an IP address, a colour) memoize by value on purpose, and at most `maxsize`
+    /// of them are kept; an unbounded cache on them still is.
     ///
     /// ## Why it keeps memory alive
     /// The cache belongs to the function object, which lives on the class, so it lives as long as
@@ -98,7 +99,9 @@ pub(crate) fn check(checker: &mut Checker) {
                     // memoizes by value on purpose: equal instances share entries, and at
                     // most `maxsize` small values are kept.
                     let short = qualified.trim_start_matches("functools.");
-                    if defines_hash(class) && !is_unbounded(&decorator.expression, short) {
+                    if defines_hash(checker, class, 0)
+                        && !is_unbounded(&decorator.expression, short)
+                    {
                         continue;
                     }
                     found.push(diagnostic(checker, class, def, decorator, &qualified));
@@ -137,16 +140,39 @@ fn diagnostic(
     }
 }
 
-/// Whether the class defines `__hash__` (a value type).
-fn defines_hash(class: &ast::StmtClassDef) -> bool {
-    class.body.iter().any(|stmt| match stmt {
+/// Whether the class is a value type: it, or a base class of this module, defines `__hash__`,
+/// or it is a named tuple or a frozen dataclass.
+fn defines_hash(checker: &Checker, class: &ast::StmtClassDef, depth: usize) -> bool {
+    let here = class.body.iter().any(|stmt| match stmt {
         Stmt::FunctionDef(def) => def.name.as_str() == "__hash__",
         Stmt::Assign(assign) => assign
             .targets
             .iter()
             .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == "__hash__")),
         _ => false,
-    })
+    });
+    // Named tuples and frozen dataclasses hash by value too.
+    let tuple_like = class.bases().iter().any(|base| {
+        checker
+            .semantic
+            .resolves_to(base, &["typing.NamedTuple", "builtins.tuple"])
+            || matches!(base, Expr::Call(call) if checker.semantic.resolves_to(&call.func, &["collections.namedtuple", "typing.NamedTuple"]))
+    });
+    let frozen_dataclass = class.decorator_list.iter().any(|decorator| {
+        matches!(&decorator.expression, Expr::Call(call)
+            if checker.semantic.resolves_to(&call.func, &["dataclasses.dataclass"])
+                && call.arguments.find_keyword("frozen").is_some_and(|k| matches!(&k.value, Expr::BooleanLiteral(b) if b.value)))
+    });
+    here || tuple_like
+        || frozen_dataclass
+        || (depth < 8
+            && class.bases().iter().any(|base| match base {
+                Expr::Name(name) => matches!(
+                    checker.semantic.module_bindings(name.id.as_str()),
+                    [Stmt::ClassDef(base)] if defines_hash(checker, base, depth + 1)
+                ),
+                _ => false,
+            }))
 }
 
 /// `@cache`, `@lru_cache(maxsize=None)` and `@lru_cache(None)` never evict.
