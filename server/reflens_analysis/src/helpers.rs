@@ -86,3 +86,81 @@ pub fn method_kind(checker: &crate::checker::Checker, def: &ast::StmtFunctionDef
     }
     MethodKind::Instance
 }
+
+/// A new mutable container that an expression creates each time it is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NewContainer<'a> {
+    List,
+    Set,
+    Dict,
+    OrderedDict,
+    /// `defaultdict(factory)`, with its factory when given.
+    DefaultDict {
+        factory: Option<&'a Expr>,
+    },
+    Counter,
+    /// A `deque` without `maxlen` (a bounded deque drops old items: it cannot grow for ever).
+    Deque,
+    ByteArray,
+}
+
+/// Displays, comprehensions and the constructors of the standard containers, however they
+/// are imported: `[]`, `{}`, `{x for x in y}`, `list()`, `dict.fromkeys(...)`,
+/// `collections.defaultdict(list)`, `deque()` (not `deque(maxlen=n)`), ...
+pub fn new_container<'a>(
+    checker: &crate::checker::Checker,
+    expr: &'a Expr,
+) -> Option<NewContainer<'a>> {
+    match expr {
+        Expr::List(_) | Expr::ListComp(_) => Some(NewContainer::List),
+        Expr::Set(_) | Expr::SetComp(_) => Some(NewContainer::Set),
+        Expr::Dict(_) | Expr::DictComp(_) => Some(NewContainer::Dict),
+        Expr::Call(call) => {
+            let qualified = checker.semantic.qualified_name(&call.func)?;
+            match qualified.as_str() {
+                "builtins.list" => Some(NewContainer::List),
+                "builtins.set" => Some(NewContainer::Set),
+                "builtins.dict" | "builtins.dict.fromkeys" => Some(NewContainer::Dict),
+                "builtins.bytearray" => Some(NewContainer::ByteArray),
+                "collections.OrderedDict"
+                | "collections.OrderedDict.fromkeys"
+                | "typing.OrderedDict" => Some(NewContainer::OrderedDict),
+                "collections.defaultdict" | "typing.DefaultDict" => {
+                    Some(NewContainer::DefaultDict {
+                        factory: call.arguments.find_argument_value("default_factory", 0),
+                    })
+                }
+                "collections.Counter" | "typing.Counter" => Some(NewContainer::Counter),
+                "collections.deque" | "typing.Deque" => {
+                    match call.arguments.find_argument_value("maxlen", 1) {
+                        None | Some(Expr::NoneLiteral(_)) => Some(NewContainer::Deque),
+                        Some(_) => None,
+                    }
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Classes whose instances live as long as the program anyway: enums and metaclasses.
+pub fn is_long_lived_class(checker: &crate::checker::Checker, class: &ast::StmtClassDef) -> bool {
+    class.bases().iter().any(|base| {
+        checker.semantic.resolves_to(
+            base,
+            &[
+                "builtins.type",
+                "abc.ABCMeta",
+                "enum.EnumMeta",
+                "enum.EnumType",
+                "enum.Enum",
+                "enum.IntEnum",
+                "enum.StrEnum",
+                "enum.Flag",
+                "enum.IntFlag",
+                "enum.ReprEnum",
+            ],
+        ) || is_name(base, "type")
+    })
+}

@@ -9,7 +9,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{MethodKind, deep, first_parameter, method_kind, walk_classes};
+use crate::helpers::{
+    MethodKind, NewContainer, deep, first_parameter, is_long_lived_class, method_kind,
+    new_container, walk_classes,
+};
 use crate::registry::Rule;
 
 declare_rule! {
@@ -248,36 +251,17 @@ impl Container<'_> {
 
 /// The container a value builds: displays, comprehensions and known constructors.
 fn container_kind(checker: &Checker, value: &Expr) -> Option<Kind> {
-    match value {
-        Expr::List(_) | Expr::ListComp(_) => Some(Kind::List),
-        Expr::Dict(_) | Expr::DictComp(_) => Some(Kind::Dict),
-        Expr::Set(_) | Expr::SetComp(_) => Some(Kind::Set),
-        Expr::Call(call) => {
-            let qualified = checker.semantic.qualified_name(&call.func)?;
-            match qualified.as_str() {
-                "builtins.list" => Some(Kind::List),
-                "builtins.dict" => Some(Kind::Dict),
-                "builtins.set" => Some(Kind::Set),
-                "collections.OrderedDict" | "typing.OrderedDict" => Some(Kind::OrderedDict),
-                "collections.defaultdict" | "typing.DefaultDict" => {
-                    let inner = call
-                        .arguments
-                        .find_argument_value("default_factory", 0)
-                        .and_then(|factory| factory_kind(checker, factory));
-                    Some(Kind::DefaultDict(inner))
-                }
-                "collections.deque" | "typing.Deque" => {
-                    // `deque(maxlen=n)` keeps only the last n entries: bounded, not a leak.
-                    match call.arguments.find_argument_value("maxlen", 1) {
-                        None | Some(Expr::NoneLiteral(_)) => Some(Kind::Deque),
-                        Some(_) => None,
-                    }
-                }
-                _ => None,
-            }
+    Some(match new_container(checker, value)? {
+        NewContainer::List => Kind::List,
+        NewContainer::Set => Kind::Set,
+        NewContainer::Dict => Kind::Dict,
+        NewContainer::OrderedDict => Kind::OrderedDict,
+        NewContainer::DefaultDict { factory } => {
+            Kind::DefaultDict(factory.and_then(|factory| factory_kind(checker, factory)))
         }
-        _ => None,
-    }
+        NewContainer::Deque => Kind::Deque,
+        NewContainer::Counter | NewContainer::ByteArray => return None,
+    })
 }
 
 /// What a `defaultdict` factory makes: `list`, `set`, `deque`, `lambda: []`.
@@ -580,27 +564,6 @@ fn is_class_var(checker: &Checker, annotation: &Expr) -> bool {
         }
         _ => false,
     }
-}
-
-/// Enums and metaclasses: their instances live as long as the program anyway.
-fn is_long_lived_class(checker: &Checker, class: &ast::StmtClassDef) -> bool {
-    class.bases().iter().any(|base| {
-        checker.semantic.resolves_to(
-            base,
-            &[
-                "builtins.type",
-                "abc.ABCMeta",
-                "enum.EnumMeta",
-                "enum.EnumType",
-                "enum.Enum",
-                "enum.IntEnum",
-                "enum.StrEnum",
-                "enum.Flag",
-                "enum.IntFlag",
-                "enum.ReprEnum",
-            ],
-        ) || is_name(base, "type")
-    })
 }
 
 // ---- scopes ----------------------------------------------------------------------------------

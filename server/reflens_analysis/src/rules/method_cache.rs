@@ -4,7 +4,7 @@ use ruff_text_size::Ranged;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{MethodKind, method_kind, walk_classes};
+use crate::helpers::{MethodKind, is_long_lived_class, method_kind, walk_classes};
 use crate::helpers::{body_without_docstring, first_parameter};
 use crate::registry::Rule;
 
@@ -185,24 +185,6 @@ fn is_unbounded(expr: &Expr, short: &str) -> bool {
     };
     let maxsize = call.arguments.find_argument_value("maxsize", 0);
     matches!(maxsize, Some(Expr::NoneLiteral(_)))
-}
-
-/// Enums and metaclasses: their instances are created once and kept by the class anyway.
-fn is_long_lived_class(checker: &Checker, class: &ast::StmtClassDef) -> bool {
-    class.bases().iter().any(|base| {
-        checker.semantic.resolves_to(
-            base,
-            &[
-                "builtins.type",
-                "enum.Enum",
-                "enum.IntEnum",
-                "enum.StrEnum",
-                "enum.Flag",
-                "enum.IntFlag",
-                "enum.ReprEnum",
-            ],
-        ) || matches!(base, Expr::Name(name) if name.id.as_str() == "type")
-    })
 }
 
 fn per_instance_fix(

@@ -7,7 +7,7 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{body_without_docstring, deep};
+use crate::helpers::{NewContainer, body_without_docstring, deep, new_container};
 use crate::registry::Rule;
 
 declare_rule! {
@@ -188,34 +188,15 @@ impl Kind {
 
 /// The kind of mutable container `expr` creates each time it is evaluated, if any.
 fn mutable_kind(checker: &Checker, expr: &Expr) -> Option<Kind> {
-    match expr {
-        Expr::List(_) | Expr::ListComp(_) => Some(Kind::List),
-        Expr::Set(_) | Expr::SetComp(_) => Some(Kind::Set),
-        Expr::Dict(_) | Expr::DictComp(_) => Some(Kind::Dict),
-        Expr::Call(call) => {
-            let qualified = checker.semantic.qualified_name(&call.func)?;
-            match qualified.as_str() {
-                "builtins.list" => Some(Kind::List),
-                "builtins.bytearray" => Some(Kind::ByteArray),
-                "builtins.set" => Some(Kind::Set),
-                "builtins.dict"
-                | "builtins.dict.fromkeys"
-                | "collections.OrderedDict"
-                | "collections.OrderedDict.fromkeys" => Some(Kind::Dict),
-                "collections.defaultdict" => Some(Kind::DefaultDict),
-                "collections.Counter" => Some(Kind::Counter),
-                "collections.deque" => {
-                    // `deque(maxlen=n)` drops old items: bounded, not a leak.
-                    match call.arguments.find_argument_value("maxlen", 1) {
-                        None | Some(Expr::NoneLiteral(_)) => Some(Kind::Deque),
-                        Some(_) => None,
-                    }
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    }
+    Some(match new_container(checker, expr)? {
+        NewContainer::List => Kind::List,
+        NewContainer::ByteArray => Kind::ByteArray,
+        NewContainer::Set => Kind::Set,
+        NewContainer::Dict | NewContainer::OrderedDict => Kind::Dict,
+        NewContainer::DefaultDict { .. } => Kind::DefaultDict,
+        NewContainer::Counter => Kind::Counter,
+        NewContainer::Deque => Kind::Deque,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
