@@ -27,3 +27,24 @@ fi
 if [[ -x $validator ]]; then
     echo "export REFLENS_SARIF_VALIDATOR='$validator'"
 fi
+
+# CPython 3.13 and 3.14 beside the machine's python3, for the live-session agent's tests
+# (Debian sid's builds unpacked with their own libc; see tests/install-python.sh).
+pythons=""
+if command -v python3 >/dev/null 2>&1; then
+    pythons=$(python3 -c 'import sys; print(sys.executable)')
+fi
+for version in 3.13 3.14; do
+    dest="$cache/python$version"
+    if [[ -x $dest/python$version ]] && "$dest/python$version" -c pass 2>/dev/null; then
+        pythons="$pythons:$dest/python$version"
+        continue
+    fi
+    log "installing CPython $version into $dest (Debian sid packages)"
+    if wrapper=$("$root/tests/install-python.sh" "$version" "$dest" 2>/dev/null | tail -n 1) && [[ -x $wrapper ]]; then
+        pythons="$pythons:$wrapper"
+    else
+        log "could not install CPython $version (no access to Debian's package mirror?); live-session tests run on the other versions only"
+    fi
+done
+echo "export REFLENS_TEST_PYTHONS='${pythons#:}'"

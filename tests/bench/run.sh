@@ -4,12 +4,16 @@
 #   tests/bench/run.sh                  # build, install ruff, prepare the tree, compare
 #   tests/bench/run.sh --all-rules      # also time `ruff check --select ALL`
 #   tests/bench/run.sh --rounds 20      # any other arguments go to compare.py
+#   tests/bench/run.sh --live           # the live agent's heap index against objgraph
+#                                       # (live_heap.py; other arguments go to it)
 #
 # Works from any directory. See tests/bench/README.md.
 set -euo pipefail
 
 # The ruff release compared against. Bump it deliberately, and say so with the figures.
 RUFF_VERSION="0.17.6"
+# The objgraph release `--live` compares against.
+OBJGRAPH_VERSION="3.7.0"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -33,6 +37,33 @@ command -v cargo >/dev/null 2>&1 || die "cargo is not on PATH (install Rust from
 command -v tar >/dev/null 2>&1 || die "tar is not on PATH"
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 \
     || die "python3 cannot create virtual environments with pip (venv/ensurepip missing; on Debian: apt-get install python3-venv)"
+
+# --- --live: the native heap index of the live agent against objgraph ----------------------
+if [[ "${1:-}" == "--live" ]]; then
+    shift
+    say "building reflens_agent (release)"
+    (cd "$root" && cargo build --release -p reflens_agent) || die "cargo build --release -p reflens_agent failed"
+    target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')" \
+        || die "cargo metadata failed"
+    native="$target_dir/release/libreflens_agent_native.so"
+    [[ -f "$native" ]] || die "no native module at $native after the build"
+    if ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
+        say "creating $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv" || die "python3 -m venv $venv failed"
+    fi
+    if [[ "$("$venv/bin/python" -c 'import objgraph; print(objgraph.__version__)' 2>/dev/null)" != "$OBJGRAPH_VERSION" ]]; then
+        say "installing objgraph==$OBJGRAPH_VERSION into $venv"
+        "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "objgraph==$OBJGRAPH_VERSION" \
+            || die "could not install objgraph==$OBJGRAPH_VERSION from PyPI"
+    fi
+    native_dir="$(mktemp -d)"
+    trap 'rm -rf "$native_dir"' EXIT
+    cp "$native" "$native_dir/_native.abi3.so"
+    "$venv/bin/python" "$here/live_heap.py" --native-dir "$native_dir" "$@"
+    exit $?
+fi
 
 # --- reflens -------------------------------------------------------------------------------
 say "building reflens (release)"

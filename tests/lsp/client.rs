@@ -64,7 +64,16 @@ pub struct Server {
 impl Server {
     /// Starts `reflens server` from the binary cargo built for this test.
     pub fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reflens"))
+        Self::start_with_env(&[])
+    }
+
+    /// Starts `reflens server` with extra environment variables.
+    pub fn start_with_env(env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reflens"));
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
             .arg("server")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

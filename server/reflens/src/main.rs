@@ -2,6 +2,7 @@
 //! `reflens_analysis` (the rules) and `reflens_config` (the settings).
 
 mod check;
+mod live;
 mod lsp;
 mod output;
 mod positions;
@@ -37,6 +38,9 @@ enum Command {
     Check(CheckArgs),
     /// Run the language server over stdin/stdout.
     Server(ServerArgs),
+    /// Print the directory to put on PYTHONPATH so that a program can `import reflens_agent`
+    /// (to accept live sessions with `reflens_agent.listen()`).
+    AgentPath,
     /// Print a rule's documentation (`reflens rule RL101`), or list every rule.
     Rule {
         /// A rule code or name; omit with `--all`.
@@ -131,6 +135,16 @@ fn main() -> ExitCode {
         },
         Command::Server(args) => lsp::run(&args),
         Command::Rule { rule, all } => print_rule(rule.as_deref(), all),
+        Command::AgentPath => match live::assets::stage() {
+            Ok(path) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                let _ = writeln!(std::io::stderr(), "reflens: error: {err}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod checker;
 pub mod diagnostic;
 pub mod fix;
+pub mod navigation;
 pub mod registry;
 pub mod rules;
 pub mod settings;

@@ -56,6 +56,9 @@ pub fn run(args: &ServerArgs) -> ExitCode {
         let (to_server, from_editor) = tokio::io::duplex(64 * 1024);
         tokio::spawn(transport::forward(tokio::io::stdin(), to_server));
         Server::new(from_editor, tokio::io::stdout(), socket)
+            // Live-session commands may wait on a program for a while; enough room that they
+            // never hold up document notifications (tower-lsp polls at most this many at once).
+            .concurrency_level(64)
             .serve(service)
             .await;
         shutdown.load(Ordering::SeqCst)

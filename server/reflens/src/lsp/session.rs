@@ -34,7 +34,9 @@ use tower_lsp_server::{Client, LanguageServer};
 use super::convert;
 use super::documents::Document;
 use super::transport::{self, Malformed};
+use crate::live::{self, Live, LiveSettings};
 use crate::positions::IndexedText;
+use reflens_protocol::{ObjectLocation, SessionState};
 
 /// The code action kind of "fix everything reflens can fix safely".
 const FIX_ALL_KIND: &str = "source.fixAll.reflens";
@@ -47,6 +49,8 @@ struct ClientSettings {
     #[serde(alias = "extend-select")]
     extend_select: Vec<String>,
     ignore: Vec<String>,
+    /// `live.python`, `live.inlayHints`.
+    live: Option<LiveSettings>,
 }
 
 impl ClientSettings {
@@ -88,6 +92,10 @@ struct Shared {
     dirty: mpsc::UnboundedSender<Uri>,
     shutdown: Arc<AtomicBool>,
     reported_config_error: RwLock<Option<String>>,
+    /// The client accepts `workspace/inlayHint/refresh`.
+    inlay_refresh: AtomicBool,
+    /// Live sessions (started only by an explicit command).
+    live: Arc<Live>,
 }
 
 pub struct Backend {
@@ -98,6 +106,8 @@ pub struct Backend {
 impl Backend {
     pub fn new(client: Client) -> Self {
         let (dirty, receiver) = mpsc::unbounded_channel();
+        let (live_changed, live_changes) = mpsc::unbounded_channel();
+        let live = Live::new(client.clone(), live_changed);
         let shared = Arc::new(Shared {
             documents: DashMap::new(),
             analyses: DashMap::new(),
@@ -112,11 +122,18 @@ impl Backend {
             dirty,
             shutdown: Arc::new(AtomicBool::new(false)),
             reported_config_error: RwLock::new(None),
+            inlay_refresh: AtomicBool::new(false),
+            live,
         });
         tokio::spawn(analyse_in_background(
             client.clone(),
             shared.clone(),
             receiver,
+        ));
+        tokio::spawn(refresh_live_facts(
+            client.clone(),
+            shared.clone(),
+            live_changes,
         ));
         Self { client, shared }
     }
@@ -161,7 +178,100 @@ impl Backend {
         Some(analysis)
     }
 
+    /// The live facts about the object under `offset`, when a session can tell.
+    async fn live_facts_at(
+        &self,
+        uri: &Uri,
+        text: &IndexedText,
+        offset: TextSize,
+    ) -> Option<(String, TextRange)> {
+        let path = uri.to_file_path()?.into_owned();
+        let session = self.shared.live.session_for(&path)?;
+        let snapshot = session.snapshot();
+        let label = match (&snapshot.state, &snapshot.location) {
+            (SessionState::Paused, Some(at)) => format!(
+                "paused at {}:{}",
+                std::path::Path::new(&at.file)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                at.line
+            ),
+            (SessionState::Finished, _) => "finished".to_owned(),
+            (SessionState::Running, _) => "running".to_owned(),
+            _ => return None,
+        };
+        let object = reflens_analysis::navigation::object_path_at(&text.text, offset)?;
+        let location = ObjectLocation {
+            file: path.display().to_string(),
+            line: text.row_column(object.range.start()).row as u32,
+            expression: live::expression_of(&object),
+        };
+        match self
+            .shared
+            .live
+            .inspect(&session, location, live::QUICK)
+            .await
+        {
+            Ok(facts) => Some((live::render::facts_markdown(&facts, &label), object.range)),
+            // A name the program does not have (yet): nothing to add.
+            Err(live::LiveError::Agent(body))
+                if body.code == reflens_protocol::ErrorCode::NotFound =>
+            {
+                None
+            }
+            Err(err) => Some((format!("**live** ({label}): {err}"), object.range)),
+        }
+    }
+
+    /// `reflens.live.inspect` with `{"uri", "position"}`: the same facts the hover shows.
+    async fn inspect_command(
+        &self,
+        argument: serde_json::Value,
+    ) -> std::result::Result<serde_json::Value, String> {
+        #[derive(Deserialize)]
+        struct Params {
+            uri: Uri,
+            position: lsp::Position,
+        }
+        let params: Params =
+            serde_json::from_value(argument).map_err(|e| format!("bad arguments: {e}"))?;
+        let analysis = self
+            .current_analysis(&params.uri)
+            .await
+            .ok_or("the document is not open")?;
+        let offset = convert::offset(&analysis.text, params.position, self.encoding());
+        let object = reflens_analysis::navigation::object_path_at(&analysis.text.text, offset)
+            .ok_or("there is no name, attribute or subscript at that position")?;
+        let path = live::path_of(&params.uri)?;
+        let session = self
+            .shared
+            .live
+            .session_for(&path)
+            .ok_or("no live session: start one first")?;
+        let location = ObjectLocation {
+            file: path.display().to_string(),
+            line: analysis.text.row_column(object.range.start()).row as u32,
+            expression: live::expression_of(&object),
+        };
+        let facts = self
+            .shared
+            .live
+            .inspect(&session, location, std::time::Duration::from_secs(30))
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::to_value(facts).map_err(|e| e.to_string())
+    }
+
     fn apply_settings(&self, settings: Option<ClientSettings>) {
+        if let Some(live) = settings.as_ref().and_then(|s| s.live.clone()) {
+            *self
+                .shared
+                .live
+                .settings
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = live;
+        }
         let overrides = match settings {
             Some(settings) => {
                 match Overrides::parse(
@@ -299,11 +409,16 @@ impl Shared {
 
     fn lsp_diagnostics(&self, uri: &Uri, analysis: &Analysis) -> Vec<lsp::Diagnostic> {
         let encoding = self.encoding();
-        analysis
+        let mut diagnostics: Vec<lsp::Diagnostic> = analysis
             .diagnostics
             .iter()
             .map(|d| convert::diagnostic(uri, &analysis.text, d, encoding))
-            .collect()
+            .collect();
+        // What the last live growth report found in this file.
+        if let Some(live) = self.live.growth_diagnostics.get(uri) {
+            diagnostics.extend(live.iter().cloned());
+        }
+        diagnostics
     }
 }
 
@@ -428,7 +543,15 @@ impl LanguageServer for Backend {
         {
             roots.push(root.into_owned());
         }
+        self.shared.live.set_roots(roots.clone());
         *self.shared.roots.write().unwrap_or_else(|e| e.into_inner()) = roots;
+        let inlay_refresh = workspace
+            .and_then(|w| w.inlay_hint.as_ref())
+            .and_then(|h| h.refresh_support)
+            .unwrap_or(false);
+        self.shared
+            .inlay_refresh
+            .store(inlay_refresh, Ordering::SeqCst);
         let settings = params
             .initialization_options
             .as_ref()
@@ -476,6 +599,14 @@ impl LanguageServer for Backend {
                         work_done_progress_options: WorkDoneProgressOptions::default(),
                     })
                 }),
+                execute_command_provider: Some(lsp::ExecuteCommandOptions {
+                    commands: live::COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+                    work_done_progress_options: WorkDoneProgressOptions::default(),
+                }),
+                code_lens_provider: Some(lsp::CodeLensOptions {
+                    resolve_provider: Some(false),
+                }),
+                inlay_hint_provider: Some(lsp::OneOf::Left(true)),
                 ..ServerCapabilities::default()
             },
             server_info: Some(ServerInfo {
@@ -517,6 +648,7 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> Result<()> {
         self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.shared.live.stop_all().await;
         tracing::info!("shutdown");
         Ok(())
     }
@@ -649,16 +781,210 @@ impl LanguageServer for Backend {
             .iter()
             .filter(|d| covers(d.range) || d.related.iter().any(|r| covers(r.range)))
             .collect();
-        let Some(first) = here.first() else {
+        // Static findings first, then what a live session knows about the object.
+        let mut parts = Vec::new();
+        let mut range = here.first().map(|d| d.range);
+        if !here.is_empty() {
+            parts.push(convert::hover_markdown(&here));
+        }
+        if let Some((markdown, object)) = self.live_facts_at(&uri, &analysis.text, offset).await {
+            parts.push(markdown);
+            range = range.or(Some(object));
+        }
+        if parts.is_empty() {
             return Ok(None);
-        };
+        }
         Ok(Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
-                value: convert::hover_markdown(&here),
+                value: parts.join("\n---\n\n"),
             }),
-            range: Some(convert::range(&analysis.text, first.range, encoding)),
+            range: range.map(|r| convert::range(&analysis.text, r, encoding)),
         }))
+    }
+
+    async fn execute_command(
+        &self,
+        params: lsp::ExecuteCommandParams,
+    ) -> Result<Option<serde_json::Value>> {
+        let argument = params
+            .arguments
+            .into_iter()
+            .next()
+            .unwrap_or(serde_json::Value::Null);
+        let title = match params.command.as_str() {
+            "reflens.live.start" | "reflens.live.runToLine" => {
+                Some("reflens: starting a live session")
+            }
+            "reflens.live.growth" => Some("reflens: measuring growth"),
+            "reflens.live.garbage" => Some("reflens: collecting garbage"),
+            _ => None,
+        };
+        let progress = title.map(|title| Progress::begin(&self.client, title));
+        let outcome = if params.command == "reflens.live.inspect" {
+            self.inspect_command(argument).await
+        } else {
+            self.shared.live.execute(&params.command, argument).await
+        };
+        if let Some(progress) = progress {
+            progress.end(match &outcome {
+                Ok(_) => "done".to_owned(),
+                Err(message) => message.clone(),
+            });
+        }
+        outcome
+            .map(Some)
+            .map_err(|message| tower_lsp_server::jsonrpc::Error {
+                code: tower_lsp_server::jsonrpc::ErrorCode::ServerError(-32001),
+                message: message.into(),
+                data: None,
+            })
+    }
+
+    async fn code_lens(&self, params: lsp::CodeLensParams) -> Result<Option<Vec<lsp::CodeLens>>> {
+        let uri = params.text_document.uri;
+        let Some(document) = self.shared.documents.get(&uri).map(|d| d.clone()) else {
+            return Ok(None);
+        };
+        let Some(path) = uri.to_file_path().map(|p| p.into_owned()) else {
+            return Ok(None);
+        };
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let encoding = self.encoding();
+        let text = &document.text;
+        let lens = |range: TextRange, title: &str, command: &str, argument: serde_json::Value| {
+            lsp::CodeLens {
+                range: convert::range(text, range, encoding),
+                command: Some(lsp::Command {
+                    title: title.to_owned(),
+                    command: command.to_owned(),
+                    arguments: Some(vec![argument]),
+                }),
+                data: None,
+            }
+        };
+        // Showing a lens runs nothing: only the user's click on it does.
+        let mut lenses: Vec<lsp::CodeLens> =
+            reflens_analysis::navigation::run_targets(&text.text, file_name)
+                .into_iter()
+                .map(|target| match target {
+                    reflens_analysis::navigation::RunTarget::Main { range } => lens(
+                        range,
+                        "▶ Run live session",
+                        "reflens.live.start",
+                        serde_json::json!({"target": path.display().to_string()}),
+                    ),
+                    reflens_analysis::navigation::RunTarget::Test { range, node } => lens(
+                        range,
+                        "▶ Run test in a live session",
+                        "reflens.live.start",
+                        serde_json::json!({"target": format!("{}::{node}", path.display())}),
+                    ),
+                })
+                .collect();
+        if let Some(session) = self.shared.live.session_for(&path) {
+            let snapshot = session.snapshot();
+            if let (SessionState::Paused, Some(at)) = (snapshot.state, snapshot.location)
+                && std::path::Path::new(&at.file) == path
+            {
+                let line = at.line.saturating_sub(1);
+                let start = text.offset(line, 0, encoding);
+                let range = TextRange::empty(start);
+                let argument = serde_json::json!({"session": session.id});
+                lenses.push(lens(
+                    range,
+                    "⏵ Continue",
+                    "reflens.live.continue",
+                    argument.clone(),
+                ));
+                lenses.push(lens(range, "■ Stop", "reflens.live.stop", argument));
+            }
+        }
+        Ok(Some(lenses))
+    }
+
+    async fn inlay_hint(
+        &self,
+        params: lsp::InlayHintParams,
+    ) -> Result<Option<Vec<lsp::InlayHint>>> {
+        let enabled = self
+            .shared
+            .live
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .inlay_hints();
+        let uri = params.text_document.uri;
+        let (Some(path), true) = (uri.to_file_path().map(|p| p.into_owned()), enabled) else {
+            return Ok(None);
+        };
+        let Some(session) = self.shared.live.session_for(&path) else {
+            return Ok(None);
+        };
+        if !matches!(
+            session.snapshot().state,
+            SessionState::Paused | SessionState::Finished
+        ) {
+            return Ok(None);
+        }
+        let Some(document) = self.shared.documents.get(&uri).map(|d| d.clone()) else {
+            return Ok(None);
+        };
+        let encoding = self.encoding();
+        let text = &document.text;
+        let wanted = convert::to_lsp_range(text, params.range, encoding);
+        let names: Vec<(String, TextRange)> =
+            reflens_analysis::navigation::module_level_names(&text.text)
+                .into_iter()
+                .filter(|(_, range)| wanted.start() <= range.start() && range.end() <= wanted.end())
+                .collect();
+        if names.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let counts = match self
+            .shared
+            .live
+            .refcounts(
+                &session,
+                &path,
+                names.iter().map(|(n, _)| n.clone()).collect(),
+            )
+            .await
+        {
+            Ok(counts) => counts,
+            Err(err) => {
+                tracing::debug!("inlay hints: {err}");
+                return Ok(None);
+            }
+        };
+        let hints = names
+            .iter()
+            .filter_map(|(name, range)| {
+                let count = counts.iter().find(|c| &c.name == name)?;
+                let label = match count.refcount {
+                    Some(n) => format!("{n} ref{}", if n == 1 { "" } else { "s" }),
+                    None => "immortal".to_owned(),
+                };
+                let (line, character) = text.lsp_position(range.end(), encoding);
+                Some(lsp::InlayHint {
+                    position: lsp::Position::new(line, character),
+                    label: lsp::InlayHintLabel::String(label),
+                    kind: None,
+                    text_edits: None,
+                    tooltip: Some(lsp::InlayHintTooltip::String(format!(
+                        "`{name}` ({}): references the program holds, from the live session",
+                        count.type_name
+                    ))),
+                    padding_left: Some(true),
+                    padding_right: None,
+                    data: None,
+                })
+            })
+            .collect();
+        Ok(Some(hints))
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
@@ -764,5 +1090,87 @@ impl LanguageServer for Backend {
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
+/// Refreshes what depends on live sessions (inlay hints, code lenses, growth diagnostics) when
+/// a session's state or a growth report changes.
+async fn refresh_live_facts(
+    client: Client,
+    shared: Arc<Shared>,
+    mut changes: mpsc::UnboundedReceiver<()>,
+) {
+    while changes.recv().await.is_some() {
+        while changes.try_recv().is_ok() {}
+        for entry in &shared.documents {
+            shared.queue(entry.key().clone());
+        }
+        if !shared.pull.load(Ordering::SeqCst) {
+            // Growth findings in files that are not open.
+            let closed: Vec<(Uri, Vec<lsp::Diagnostic>)> = shared
+                .live
+                .growth_diagnostics
+                .iter()
+                .filter(|entry| !shared.documents.contains_key(entry.key()))
+                .map(|entry| (entry.key().clone(), entry.value().clone()))
+                .collect();
+            for (uri, diagnostics) in closed {
+                client.publish_diagnostics(uri, diagnostics, None).await;
+            }
+        } else if shared.refresh.load(Ordering::SeqCst) {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.workspace_diagnostic_refresh().await;
+            });
+        }
+        if shared.inlay_refresh.load(Ordering::SeqCst) {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.inlay_hint_refresh().await;
+            });
+        }
+        let client = client.clone();
+        tokio::spawn(async move {
+            let _ = client.code_lens_refresh().await;
+        });
+    }
+}
+
+/// `$/progress` for a long command. Creating the token is a request to the client, so it is
+/// spawned; the handler never waits for it.
+struct Progress {
+    begun: tokio::task::JoinHandle<
+        Option<
+            tower_lsp_server::OngoingProgress<
+                tower_lsp_server::Unbounded,
+                tower_lsp_server::NotCancellable,
+            >,
+        >,
+    >,
+}
+
+impl Progress {
+    fn begin(client: &Client, title: &'static str) -> Self {
+        let client = client.clone();
+        let begun = tokio::spawn(async move {
+            let token = lsp::ProgressToken::String(format!(
+                "reflens-{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default()
+            ));
+            client.create_work_done_progress(token.clone()).await.ok()?;
+            Some(client.progress(token, title).begin().await)
+        });
+        Self { begun }
+    }
+
+    fn end(self, message: String) {
+        tokio::spawn(async move {
+            if let Ok(Some(progress)) = self.begun.await {
+                progress.finish_with_message(message).await;
+            }
+        });
     }
 }
