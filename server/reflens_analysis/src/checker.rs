@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 use crate::diagnostic::{Diagnostic, Edit};
 use crate::registry::Rule;
 use crate::settings::Settings;
+use crate::workspace::WorkspaceFacts;
 
 pub struct Checker<'a> {
     pub source: &'a str,
@@ -18,6 +19,10 @@ pub struct Checker<'a> {
     pub line_index: &'a LineIndex,
     pub semantic: Semantic<'a>,
     pub settings: &'a Settings,
+    /// The file's dotted module name (`pkg.mod`), or `__main__` when the caller gave none.
+    pub module: &'a str,
+    /// Facts from the other modules of the workspace (and this one).
+    pub workspace: &'a WorkspaceFacts,
     diagnostics: Vec<Diagnostic>,
     /// Start offsets of the lines that begin inside a multi-line string, sorted; computed
     /// when a fix first needs it.
@@ -44,10 +49,19 @@ impl<'a> Checker<'a> {
             line_index,
             semantic: Semantic::new(suite),
             settings,
+            module: "__main__",
+            workspace: WorkspaceFacts::empty(),
             diagnostics: Vec::new(),
             lines_in_strings: std::cell::OnceCell::new(),
             indent_unit: indent_unit.unwrap_or_else(|| "    ".to_owned()),
         }
+    }
+
+    /// Places the file in a workspace: its module name and the workspace's facts.
+    pub fn in_workspace(mut self, module: &'a str, workspace: &'a WorkspaceFacts) -> Self {
+        self.module = module;
+        self.workspace = workspace;
+        self
     }
 
     pub fn enabled(&self, rule: Rule) -> bool {
@@ -291,7 +305,7 @@ pub struct Semantic<'a> {
 }
 
 impl<'a> Semantic<'a> {
-    fn new(suite: &'a [Stmt]) -> Self {
+    pub(crate) fn new(suite: &'a [Stmt]) -> Self {
         let mut semantic = Semantic {
             imports: FxHashMap::default(),
             module_bindings: FxHashMap::default(),

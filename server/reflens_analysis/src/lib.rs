@@ -12,6 +12,7 @@ pub mod rules;
 pub mod settings;
 pub mod source;
 pub mod suppression;
+pub mod workspace;
 
 mod helpers;
 
@@ -26,6 +27,7 @@ use ruff_text_size::{TextRange, TextSize};
 pub use crate::diagnostic::{Applicability, Diagnostic, DiagnosticKind, Edit, Fix, Related};
 pub use crate::registry::{Rule, RuleSelector, RuleSet};
 pub use crate::settings::Settings;
+pub use crate::workspace::{ModuleFacts, WorkspaceFacts};
 
 use crate::checker::Checker;
 use crate::suppression::Suppressions;
@@ -43,8 +45,33 @@ pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
 const MAX_BRACKET_DEPTH: usize = 200;
 const MAX_INDENT_DEPTH: usize = 100;
 
-/// Analyses one file's text and returns its diagnostics sorted by position.
+/// Where a file sits: its module name and the facts of the workspace around it.
+#[derive(Debug, Clone, Copy)]
+pub struct FileContext<'a> {
+    /// The dotted module name (`pkg.mod`; a package's `__init__.py` is `pkg` with `is_package`).
+    pub module: &'a str,
+    pub is_package: bool,
+    /// The workspace's merged facts, this file's included. `None`: a file on its own, whose
+    /// facts are extracted from it.
+    pub workspace: Option<&'a WorkspaceFacts>,
+}
+
+impl FileContext<'static> {
+    /// A file on its own, outside any workspace.
+    pub const STANDALONE: FileContext<'static> = FileContext {
+        module: "__main__",
+        is_package: false,
+        workspace: None,
+    };
+}
+
+/// Analyses one file's text on its own and returns its diagnostics sorted by position.
 pub fn analyze(source: &str, settings: &Settings) -> Vec<Diagnostic> {
+    analyze_in(source, settings, &FileContext::STANDALONE)
+}
+
+/// Analyses one file's text in its workspace and returns its diagnostics sorted by position.
+pub fn analyze_in(source: &str, settings: &Settings, context: &FileContext) -> Vec<Diagnostic> {
     if source.len() > MAX_SOURCE_BYTES {
         return vec![too_large(source.len())];
     }
@@ -54,11 +81,11 @@ pub fn analyze(source: &str, settings: &Settings) -> Vec<Diagnostic> {
     // A new stack is mapped only when the caller's has less than ANALYSIS_STACK / 2 left (the
     // CLI and the language server run analyses on threads with ANALYSIS_STACK of stack).
     stacker::maybe_grow(ANALYSIS_STACK / 2, ANALYSIS_STACK, || {
-        analyze_on_stack(source, settings)
+        analyze_on_stack(source, settings, context)
     })
 }
 
-fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
+fn analyze_on_stack(source: &str, settings: &Settings, context: &FileContext) -> Vec<Diagnostic> {
     let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
     let mut diagnostics: Vec<Diagnostic> = parsed
         .errors()
@@ -81,7 +108,20 @@ fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
     let suite = &module.body;
     let line_index = LineIndex::from_source_text(source);
 
-    let mut checker = Checker::new(source, suite, tokens, &line_index, settings);
+    let own_facts;
+    let workspace = match context.workspace {
+        Some(workspace) => workspace,
+        None => {
+            own_facts = WorkspaceFacts::from_modules([&workspace::extract(
+                source,
+                context.module,
+                context.is_package,
+            )]);
+            &own_facts
+        }
+    };
+    let mut checker = Checker::new(source, suite, tokens, &line_index, settings)
+        .in_workspace(context.module, workspace);
     for rule in settings.rules.iter() {
         // A bug in one rule must cost that rule's findings on this file, not the process.
         let outcome = catch_unwind(AssertUnwindSafe(|| rule.check(&mut checker)));
@@ -115,7 +155,7 @@ fn analyze_on_stack(source: &str, settings: &Settings) -> Vec<Diagnostic> {
 }
 
 /// Finds nesting that CPython would refuse (and that our walks should not attempt).
-fn too_deep(tokens: &Tokens) -> Option<Diagnostic> {
+pub(crate) fn too_deep(tokens: &Tokens) -> Option<Diagnostic> {
     let mut brackets = 0usize;
     let mut indents = 0usize;
     for token in tokens.iter() {

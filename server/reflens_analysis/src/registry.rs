@@ -126,11 +126,27 @@ macro_rules! rule_table {
 
 rule_table! {
     MethodCache => method_cache,
+    UnboundedModuleCache => unbounded_module_cache,
     InstanceRegistry => instance_registry,
     MutableDefaultCache => mutable_default_cache,
     DelFinalizer => del_finalizer,
+    BackReferenceCycle => back_reference_cycle,
+    StrongObserverList => strong_observer_list,
+    GcNotReenabled => gc_not_reenabled,
+    SlotsWithoutWeakref => slots_without_weakref,
+    UncheckedWeakref => unchecked_weakref,
     StoredException => stored_exception,
+    ExcInfoLocal => exc_info_local,
+    HandlerKeepsRecords => handler_keeps_records,
+    StoredFrame => stored_frame,
+    StoredSuspendedFrame => stored_suspended_frame,
     UnclosedResource => unclosed_resource,
+    ResourceOwnerWithoutClose => resource_owner_without_close,
+    ThreadLocalNotCleared => thread_local_not_cleared,
+    BoundMethodRegistered => bound_method_registered,
+    TensorGraphAccumulated => tensor_graph_accumulated,
+    LongLivedView => long_lived_view,
+    DelStillReferenced => del_still_referenced,
 }
 
 impl Rule {

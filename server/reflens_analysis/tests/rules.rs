@@ -220,3 +220,83 @@ fn stored_exception() {
 fn unclosed_resource() {
     check_rule(Rule::UnclosedResource);
 }
+
+#[test]
+fn unbounded_module_cache() {
+    check_rule(Rule::UnboundedModuleCache);
+}
+
+#[test]
+fn back_reference_cycle() {
+    check_rule(Rule::BackReferenceCycle);
+}
+
+#[test]
+fn strong_observer_list() {
+    check_rule(Rule::StrongObserverList);
+}
+
+#[test]
+fn gc_not_reenabled() {
+    check_rule(Rule::GcNotReenabled);
+}
+
+#[test]
+fn slots_without_weakref() {
+    check_rule(Rule::SlotsWithoutWeakref);
+}
+
+#[test]
+fn unchecked_weakref() {
+    check_rule(Rule::UncheckedWeakref);
+}
+
+#[test]
+fn exc_info_local() {
+    check_rule(Rule::ExcInfoLocal);
+}
+
+#[test]
+fn handler_keeps_records() {
+    check_rule(Rule::HandlerKeepsRecords);
+}
+
+#[test]
+fn stored_frame() {
+    check_rule(Rule::StoredFrame);
+}
+
+#[test]
+fn stored_suspended_frame() {
+    check_rule(Rule::StoredSuspendedFrame);
+}
+
+#[test]
+fn resource_owner_without_close() {
+    check_rule(Rule::ResourceOwnerWithoutClose);
+}
+
+#[test]
+fn thread_local_not_cleared() {
+    check_rule(Rule::ThreadLocalNotCleared);
+}
+
+#[test]
+fn bound_method_registered() {
+    check_rule(Rule::BoundMethodRegistered);
+}
+
+#[test]
+fn tensor_graph_accumulated() {
+    check_rule(Rule::TensorGraphAccumulated);
+}
+
+#[test]
+fn long_lived_view() {
+    check_rule(Rule::LongLivedView);
+}
+
+#[test]
+fn del_still_referenced() {
+    check_rule(Rule::DelStillReferenced);
+}

@@ -1,0 +1,593 @@
+//! Facts about the whole workspace that rules need across modules.
+//!
+//! Each module contributes [`ModuleFacts`], extracted from its source alone ([`extract`]); the
+//! language server keeps them per file (updated on edits and file events), the CLI extracts them
+//! for every file it checks, and both merge them into one [`WorkspaceFacts`] that every analysis
+//! reads through `Checker::workspace`. The same tree gives the same facts, so `reflens check` and
+//! the server report the same findings.
+//!
+//! Facts are keyed by names rather than by resolved symbols: a class by its name, a module-level
+//! container and a function by their qualified dotted names (`pkg.mod._cache`). Rules use them
+//! only to *suppress* a finding or to confirm one the file itself already suggests, so a name
+//! shared by two unrelated classes costs at most a finding, never a false one from nowhere.
+
+use std::sync::LazyLock;
+
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_python_parser::{Mode, ParseOptions};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+use crate::checker::Semantic;
+use crate::helpers::{deep, first_parameter};
+
+/// What one module tells the rest of the workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleFacts {
+    /// The module's dotted name (`pkg.mod`), as the caller named it.
+    pub module: String,
+    /// Classes defined in the module (at any depth).
+    pub classes: Vec<ClassFacts>,
+    /// Names of classes whose instances this module weak-references: `weakref.ref(self)` in a
+    /// class's method, `weakref.proxy(Node(...))`, `WeakSet.add(obj)` for `obj: Node`, ...
+    pub weakly_referenced: Vec<String>,
+    /// Qualified names of module-level containers (`pkg.mod._cache`) that this module shrinks:
+    /// `.clear()`, `.pop(...)`, `del c[k]`, ... (its own containers and imported ones).
+    pub shrunk_containers: Vec<String>,
+    /// Functions that take ownership of (close, or keep to close later) one of their parameters:
+    /// `pkg.mod.func` with the parameter's position.
+    pub closers: Vec<(String, usize)>,
+}
+
+/// A class, as other modules need to know it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassFacts {
+    pub name: String,
+    /// Base classes as written, resolved through imports where possible (`abc.ABC`).
+    pub bases: Vec<String>,
+    /// The names in a literal `__slots__` (`None` without `__slots__` or when it is not literal).
+    pub slots: Option<Vec<String>>,
+    pub has_del: bool,
+}
+
+/// The merged facts of every module of a workspace.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceFacts {
+    classes: FxHashMap<String, Vec<ClassFacts>>,
+    weakly_referenced: FxHashSet<String>,
+    shrunk_containers: FxHashSet<String>,
+    closers: FxHashSet<(String, usize)>,
+}
+
+static EMPTY: LazyLock<WorkspaceFacts> = LazyLock::new(WorkspaceFacts::default);
+
+impl WorkspaceFacts {
+    /// No workspace: only what a file says about itself.
+    pub fn empty() -> &'static WorkspaceFacts {
+        &EMPTY
+    }
+
+    pub fn from_modules<'m>(modules: impl IntoIterator<Item = &'m ModuleFacts>) -> Self {
+        let mut facts = WorkspaceFacts::default();
+        for module in modules {
+            facts.add(module);
+        }
+        facts
+    }
+
+    pub fn add(&mut self, module: &ModuleFacts) {
+        for class in &module.classes {
+            self.classes
+                .entry(class.name.clone())
+                .or_default()
+                .push(class.clone());
+        }
+        self.weakly_referenced
+            .extend(module.weakly_referenced.iter().cloned());
+        self.shrunk_containers
+            .extend(module.shrunk_containers.iter().cloned());
+        self.closers.extend(module.closers.iter().cloned());
+    }
+
+    /// Whether instances of a class of this name are weak-referenced anywhere.
+    pub fn is_weakly_referenced(&self, class: &str) -> bool {
+        self.weakly_referenced.contains(class)
+    }
+
+    /// The classes of this name anywhere in the workspace.
+    pub fn classes_named(&self, name: &str) -> &[ClassFacts] {
+        self.classes.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether some module shrinks the module-level container `pkg.mod.name`.
+    pub fn is_shrunk(&self, qualified: &str) -> bool {
+        self.shrunk_containers.contains(qualified)
+    }
+
+    /// Whether the function `pkg.mod.func` takes ownership of its parameter at `position`.
+    pub fn closes_argument(&self, function: &str, position: usize) -> bool {
+        self.closers.contains(&(function.to_owned(), position))
+    }
+}
+
+/// Cheap text pre-tests: a module without any of these words contributes nothing, and is not
+/// parsed for facts.
+fn may_have_facts(source: &str) -> bool {
+    [
+        "__slots__",
+        "__del__",
+        "weak",
+        "Weak",
+        ".clear(",
+        ".pop",
+        "del ",
+        "close",
+        "__exit__",
+    ]
+    .iter()
+    .any(|needle| source.contains(needle))
+}
+
+/// Extracts a module's facts from its source. `module` is its dotted name (`pkg.mod`; for a
+/// package's `__init__.py`, the package's name with `is_package`).
+pub fn extract(source: &str, module: &str, is_package: bool) -> ModuleFacts {
+    let mut facts = ModuleFacts {
+        module: module.to_owned(),
+        ..ModuleFacts::default()
+    };
+    if source.len() > crate::MAX_SOURCE_BYTES || !may_have_facts(source) {
+        return facts;
+    }
+    stacker::maybe_grow(crate::ANALYSIS_STACK / 2, crate::ANALYSIS_STACK, || {
+        let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
+        if crate::too_deep(parsed.tokens()).is_some() {
+            return;
+        }
+        let ruff_python_ast::Mod::Module(parsed_module) = parsed.syntax() else {
+            return;
+        };
+        let semantic = Semantic::new(&parsed_module.body);
+        let mut extractor = Extractor {
+            semantic: &semantic,
+            module,
+            is_package,
+            facts: &mut facts,
+            classes: Vec::new(),
+            functions: Vec::new(),
+            weak_containers: weak_containers(&parsed_module.body),
+        };
+        for stmt in &parsed_module.body {
+            extractor.visit_stmt(stmt);
+        }
+    });
+    facts.weakly_referenced.sort();
+    facts.weakly_referenced.dedup();
+    facts.shrunk_containers.sort();
+    facts.shrunk_containers.dedup();
+    facts.closers.sort();
+    facts.closers.dedup();
+    facts
+}
+
+/// Resolves a relative import's qualified name (`..util._cache`) against the importing module.
+pub fn resolve_relative(qualified: &str, module: &str, is_package: bool) -> String {
+    let level = qualified.chars().take_while(|c| *c == '.').count();
+    if level == 0 {
+        return qualified.to_owned();
+    }
+    let mut parts: Vec<&str> = module.split('.').collect();
+    // `from . import x` in `pkg/mod.py` is relative to `pkg`; in `pkg/__init__.py` to `pkg`.
+    let drop = if is_package { level - 1 } else { level };
+    for _ in 0..drop {
+        parts.pop();
+    }
+    let rest = &qualified[level..];
+    if parts.is_empty() {
+        rest.to_owned()
+    } else if rest.is_empty() {
+        parts.join(".")
+    } else {
+        format!("{}.{rest}", parts.join("."))
+    }
+}
+
+/// Names and attributes (`_instances`, `self._children` → `_children`) bound to a weak container
+/// anywhere in the module, so that `.add(x)` and `d[k] = x` on them count as weak references.
+fn weak_containers(suite: &[Stmt]) -> FxHashSet<String> {
+    struct Collect(FxHashSet<String>);
+    impl<'a> Visitor<'a> for Collect {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            let (targets, value): (Vec<&Expr>, Option<&Expr>) = match stmt {
+                Stmt::Assign(assign) => (assign.targets.iter().collect(), Some(&*assign.value)),
+                Stmt::AnnAssign(assign) => (vec![&*assign.target], assign.value.as_deref()),
+                _ => (Vec::new(), None),
+            };
+            if let Some(Expr::Call(call)) = value {
+                let callee = match &*call.func {
+                    Expr::Attribute(attr) => attr.attr.as_str(),
+                    Expr::Name(name) => name.id.as_str(),
+                    _ => "",
+                };
+                if matches!(
+                    callee,
+                    "WeakSet" | "WeakValueDictionary" | "WeakKeyDictionary"
+                ) {
+                    for target in targets {
+                        if let Some(name) = last_name(target) {
+                            self.0.insert(format!("{callee}:{name}"));
+                        }
+                    }
+                }
+            }
+            deep(|| visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut collect = Collect(FxHashSet::default());
+    for stmt in suite {
+        collect.visit_stmt(stmt);
+    }
+    collect.0
+}
+
+/// `x` → `x`, `self.x` → `x`, `a.b.x` → `x`.
+fn last_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Attribute(attr) => Some(attr.attr.as_str()),
+        _ => None,
+    }
+}
+
+struct FunctionScope<'a> {
+    def: &'a ast::StmtFunctionDef,
+    /// The class the function is a method of, if it is one.
+    class: Option<String>,
+    /// Local name → class name, from `x = Class(...)` and `x: Class` annotations.
+    local_types: FxHashMap<&'a str, String>,
+}
+
+struct Extractor<'s, 'a> {
+    semantic: &'s Semantic<'a>,
+    module: &'s str,
+    is_package: bool,
+    facts: &'s mut ModuleFacts,
+    classes: Vec<String>,
+    functions: Vec<FunctionScope<'a>>,
+    weak_containers: FxHashSet<String>,
+}
+
+impl<'a> Extractor<'_, 'a> {
+    fn qualified(&self, expr: &Expr) -> Option<String> {
+        self.semantic
+            .qualified_name(expr)
+            .map(|q| resolve_relative(&q, self.module, self.is_package))
+    }
+
+    /// The class name of the object `expr` evaluates to, when the module makes it plain.
+    fn class_of(&self, expr: &Expr) -> Option<String> {
+        match expr {
+            Expr::Call(call) => {
+                let name = last_name(&call.func)?;
+                if name == "cls" {
+                    return self.functions.last()?.class.clone();
+                }
+                name.chars()
+                    .next()
+                    .is_some_and(char::is_uppercase)
+                    .then(|| name.to_owned())
+            }
+            Expr::Name(name) => {
+                let scope = self.functions.last()?;
+                if first_parameter(scope.def) == Some(name.id.as_str()) && scope.class.is_some() {
+                    return scope.class.clone();
+                }
+                scope.local_types.get(name.id.as_str()).cloned()
+            }
+            _ => None,
+        }
+    }
+
+    fn weakly_referenced(&mut self, expr: &Expr) {
+        if let Some(class) = self.class_of(expr) {
+            self.facts.weakly_referenced.push(class);
+        }
+    }
+
+    fn is_weak_container(&self, kind: &str, expr: &Expr) -> bool {
+        last_name(expr).is_some_and(|name| self.weak_containers.contains(&format!("{kind}:{name}")))
+    }
+
+    fn container_name(&self, expr: &Expr) -> Option<String> {
+        match expr {
+            Expr::Name(name) if self.semantic.is_module_level(name.id.as_str()) => self
+                .qualified(expr)
+                .or_else(|| Some(format!("{}.{}", self.module, name.id))),
+            Expr::Name(_) | Expr::Attribute(_) => self.qualified(expr),
+            _ => None,
+        }
+    }
+
+    fn shrunk(&mut self, container: &Expr) {
+        if let Some(name) = self.container_name(container) {
+            self.facts.shrunk_containers.push(name);
+        }
+    }
+
+    fn function_name(&self) -> Option<String> {
+        let scope = self.functions.last()?;
+        let mut name = self.module.to_owned();
+        if let Some(class) = &scope.class {
+            name.push('.');
+            name.push_str(class);
+        }
+        name.push('.');
+        name.push_str(scope.def.name.as_str());
+        Some(name)
+    }
+
+    /// `param.close()`, `with param:`, `self.x = param`, `contextlib.closing(param)` in the
+    /// current function: it takes ownership of that parameter.
+    fn owns(&mut self, expr: &Expr) {
+        let Expr::Name(name) = expr else { return };
+        let Some(scope) = self.functions.last() else {
+            return;
+        };
+        let position = scope
+            .def
+            .parameters
+            .iter_non_variadic_params()
+            .position(|p| p.parameter.name.as_str() == name.id.as_str());
+        if let (Some(position), Some(function)) = (position, self.function_name()) {
+            self.facts.closers.push((function, position));
+        }
+    }
+}
+
+impl<'a> Visitor<'a> for Extractor<'_, 'a> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::ClassDef(class) => {
+                let mut facts = ClassFacts {
+                    name: class.name.to_string(),
+                    ..ClassFacts::default()
+                };
+                for base in class.bases() {
+                    facts.bases.push(
+                        self.qualified(base)
+                            .unwrap_or_else(|| last_name(base).unwrap_or_default().to_owned()),
+                    );
+                }
+                for member in &class.body {
+                    match member {
+                        Stmt::FunctionDef(def) if def.name.as_str() == "__del__" => {
+                            facts.has_del = true;
+                        }
+                        Stmt::Assign(assign)
+                            if assign.targets.len() == 1
+                                && last_name(&assign.targets[0]) == Some("__slots__") =>
+                        {
+                            facts.slots = literal_strings(&assign.value);
+                        }
+                        Stmt::AnnAssign(assign)
+                            if last_name(&assign.target) == Some("__slots__") =>
+                        {
+                            facts.slots = assign.value.as_deref().and_then(literal_strings);
+                        }
+                        _ => {}
+                    }
+                }
+                self.facts.classes.push(facts);
+                self.classes.push(class.name.to_string());
+                let functions = std::mem::take(&mut self.functions);
+                deep(|| visitor::walk_stmt(self, stmt));
+                self.functions = functions;
+                self.classes.pop();
+                return;
+            }
+            Stmt::FunctionDef(def) => {
+                // A method when defined directly in a class body (no function in between).
+                let class = if self.functions.is_empty() {
+                    self.classes.last().cloned()
+                } else {
+                    None
+                };
+                let mut local_types = FxHashMap::default();
+                for parameter in def.parameters.iter_non_variadic_params() {
+                    if let Some(annotation) = parameter.parameter.annotation.as_deref()
+                        && let Some(name) = last_name(annotation)
+                        && name.chars().next().is_some_and(char::is_uppercase)
+                    {
+                        local_types.insert(parameter.parameter.name.as_str(), name.to_owned());
+                    }
+                }
+                self.functions.push(FunctionScope {
+                    def,
+                    class,
+                    local_types,
+                });
+                deep(|| visitor::walk_stmt(self, stmt));
+                self.functions.pop();
+                return;
+            }
+            Stmt::Assign(assign) => {
+                if let [Expr::Name(target)] = assign.targets.as_slice()
+                    && let Some(class) = self.class_of(&assign.value)
+                    && let Some(scope) = self.functions.last_mut()
+                {
+                    scope.local_types.insert(target.id.as_str(), class);
+                }
+                for target in &assign.targets {
+                    if let Expr::Subscript(subscript) = target {
+                        if self.is_weak_container("WeakValueDictionary", &subscript.value) {
+                            self.weakly_referenced(&assign.value);
+                        }
+                        if self.is_weak_container("WeakKeyDictionary", &subscript.value) {
+                            self.weakly_referenced(&subscript.slice);
+                        }
+                    }
+                    // `self._stream = stream`: the instance now owns what it was given.
+                    if let Expr::Attribute(attr) = target
+                        && self.functions.last().is_some_and(|scope| {
+                            scope.class.is_some()
+                                && first_parameter(scope.def)
+                                    == last_name(&attr.value).filter(|_| attr.value.is_name_expr())
+                        })
+                    {
+                        self.owns(&assign.value);
+                    }
+                }
+            }
+            Stmt::Delete(delete) => {
+                for target in &delete.targets {
+                    if let Expr::Subscript(subscript) = target {
+                        self.shrunk(&subscript.value);
+                    }
+                }
+            }
+            Stmt::With(with) => {
+                for item in &with.items {
+                    self.owns(&item.context_expr);
+                }
+            }
+            _ => {}
+        }
+        deep(|| visitor::walk_stmt(self, stmt));
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if let Expr::Call(call) = expr {
+            let qualified = self.qualified(&call.func);
+            let first = call.arguments.args.first();
+            match qualified.as_deref() {
+                Some("weakref.ref" | "weakref.proxy" | "weakref.finalize" | "_weakref.ref") => {
+                    if let Some(first) = first {
+                        self.weakly_referenced(first);
+                    }
+                }
+                Some("weakref.WeakMethod") => {
+                    if let Some(Expr::Attribute(attr)) = first {
+                        self.weakly_referenced(&attr.value);
+                    }
+                }
+                Some("contextlib.closing") => {
+                    if let Some(first) = first {
+                        self.owns(first);
+                    }
+                }
+                _ => {}
+            }
+            if let Expr::Attribute(attr) = &*call.func {
+                match attr.attr.as_str() {
+                    "add" if self.is_weak_container("WeakSet", &attr.value) => {
+                        if let Some(first) = first {
+                            self.weakly_referenced(first);
+                        }
+                    }
+                    "clear" | "pop" | "popitem" | "remove" | "discard" | "popleft" => {
+                        self.shrunk(&attr.value);
+                    }
+                    "close" | "__exit__" | "shutdown" | "terminate" | "kill" | "release" => {
+                        self.owns(&attr.value);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        deep(|| visitor::walk_expr(self, expr));
+    }
+}
+
+/// The strings of a literal tuple, list or single string (`__slots__ = ("a", "b")`).
+fn literal_strings(expr: &Expr) -> Option<Vec<String>> {
+    let elements: Vec<&Expr> = match expr {
+        Expr::Tuple(tuple) => tuple.iter().collect(),
+        Expr::List(list) => list.iter().collect(),
+        Expr::Set(set) => set.iter().collect(),
+        Expr::StringLiteral(_) => vec![expr],
+        _ => return None,
+    };
+    elements
+        .into_iter()
+        .map(|element| match element {
+            Expr::StringLiteral(string) => Some(string.value.to_str().to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_references_slots_and_ownership() {
+        let source = r#"
+import weakref
+from weakref import WeakSet
+from .registry import _handlers
+from . import store
+
+class Node:
+    __slots__ = ("parent", "children")
+
+    def __init__(self, parent):
+        self.parent = weakref.ref(parent)
+
+class Leaf(Node):
+    def __del__(self):
+        pass
+
+_live = WeakSet()
+
+def track(item: Item):
+    _live.add(item)
+
+def make():
+    w = Widget()
+    return weakref.proxy(w)
+
+def reset():
+    _handlers.clear()
+    store._cache.pop("k", None)
+
+def consume(stream, other):
+    with stream:
+        return stream.read()
+
+class Owner:
+    def __init__(self, sock):
+        self._sock = sock
+"#;
+        let facts = extract(source, "pkg.mod", false);
+        assert_eq!(facts.classes.len(), 3);
+        assert_eq!(
+            facts.classes[0].slots,
+            Some(vec!["parent".to_owned(), "children".to_owned()])
+        );
+        assert!(facts.classes[1].has_del);
+        assert_eq!(facts.classes[1].bases, vec!["Node".to_owned()]);
+        // `weakref.ref(parent)`: the parameter's class is unknown, so nothing; `Item` from the
+        // annotation, `Widget` from the local.
+        assert_eq!(facts.weakly_referenced, vec!["Item", "Widget"]);
+        assert_eq!(
+            facts.shrunk_containers,
+            vec!["pkg.registry._handlers", "pkg.store._cache"]
+        );
+        assert_eq!(
+            facts.closers,
+            vec![
+                ("pkg.mod.Owner.__init__".to_owned(), 1),
+                ("pkg.mod.consume".to_owned(), 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_imports() {
+        assert_eq!(resolve_relative(".x", "pkg.mod", false), "pkg.x");
+        assert_eq!(resolve_relative(".x", "pkg", true), "pkg.x");
+        assert_eq!(resolve_relative("..x.y", "a.b.c", false), "a.x.y");
+        assert_eq!(resolve_relative("os.path", "a", false), "os.path");
+    }
+}
