@@ -48,3 +48,21 @@ for version in 3.13 3.14; do
     fi
 done
 echo "export REFLENS_TEST_PYTHONS='${pythons#:}'"
+
+# Real third-party code for the precision checks: a few popular packages, installed (without
+# being imported) into a virtual environment of their own.
+corpus="$cache/precision-venv"
+stamp="$corpus/.installed-$(sha256sum "$root/tests/precision/requirements.txt" | cut -c1-16)"
+if [[ ! -f $stamp ]] && command -v python3 >/dev/null 2>&1; then
+    log "installing the precision corpus (tests/precision/requirements.txt) into $corpus"
+    if python3 -m venv "$corpus" >&2 && "$corpus/bin/pip" install -q --disable-pip-version-check \
+        -r "$root/tests/precision/requirements.txt" >&2; then
+        touch "$stamp"
+    else
+        log "could not install the precision corpus from PyPI; the test over it is skipped"
+    fi
+fi
+if [[ -f $stamp ]]; then
+    site=$("$corpus/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "export REFLENS_PRECISION_SITE='$site'"
+fi

@@ -551,6 +551,41 @@ fn standard_library_has_no_internal_errors() {
     );
 }
 
+/// Popular third-party packages (installed by `tests/setup.sh`, pinned in
+/// `tests/precision/requirements.txt`): no panic, no internal error, and no syntax error in code
+/// that CPython compiles (these packages are all valid Python).
+#[test]
+fn popular_packages_have_no_internal_errors() {
+    let Some(site) = std::env::var_os("REFLENS_PRECISION_SITE") else {
+        eprintln!("skipped: REFLENS_PRECISION_SITE is not set (tests/setup.sh installs the packages)");
+        return;
+    };
+    let site = PathBuf::from(site);
+    for package in ["django", "sqlalchemy", "requests", "rich"] {
+        let dir = site.join(package);
+        assert!(dir.is_dir(), "{} is missing", dir.display());
+        let output = reflens()
+            .args(["check", "--output-format", "json", "--exit-zero"])
+            .arg(&dir)
+            .output()
+            .expect("reflens runs");
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{package}: {err}");
+        assert!(!err.contains("panicked"), "{package}: {err}");
+        let findings: Vec<Value> = serde_json::from_slice(&output.stdout).expect("valid JSON");
+        let problems: Vec<&Value> = findings
+            .iter()
+            .filter(|d| {
+                d["code"].is_null()
+                    && !d["filename"].as_str().unwrap_or_default().contains("/templates/")
+                    || d["message"].as_str().unwrap_or_default().contains("internal error")
+            })
+            .collect();
+        assert!(problems.is_empty(), "{package}: {problems:#?}");
+        eprintln!("{package}: {} findings", findings.len());
+    }
+}
+
 /// The example application under `examples/` shows every rule on realistic code: reflens reports
 /// exactly the findings `examples/README.md` documents, none missed and none extra (the example's
 /// correct code must stay unreported).

@@ -113,6 +113,7 @@ fn start(setup: &Setup, root: &Path) -> (Server, Value) {
             "workspaceEdit": {"documentChanges": setup.document_changes},
             "workspaceFolders": true,
             "didChangeWatchedFiles": {"dynamicRegistration": setup.watch_files},
+            "diagnostics": {"refreshSupport": setup.pull},
         },
     });
     if let Some(encodings) = setup.position_encodings {
@@ -472,7 +473,8 @@ fn pull_diagnostics_full_unchanged_and_after_a_fix() {
         provider.is_object(),
         "a pull client must be offered diagnosticProvider: {init}"
     );
-    assert_eq!(provider["interFileDependencies"], false);
+    // Findings can depend on other modules (the workspace index).
+    assert_eq!(provider["interFileDependencies"], true);
     assert_eq!(provider["workspaceDiagnostics"], false);
 
     let uri = file_uri(&root.path().join("load.py"));
@@ -1198,4 +1200,122 @@ fn closing_stdin_stops_the_server() {
     server.diagnostics(&uri, 1);
     server.close_stdin();
     server.wait_exit();
+}
+
+// ---- the workspace index ------------------------------------------------------------------
+
+const SLOTTED_NODE: &str = "class Node:\n    __slots__ = (\"value\", \"children\")\n\n    def __init__(self, value):\n        self.value = value\n        self.children = []\n";
+const WEAK_TRACKER: &str = "import weakref\n\nfrom pkg.nodes import Node\n\n\ndef track(node: Node):\n    return weakref.ref(node)\n";
+const STRONG_TRACKER: &str = "from pkg.nodes import Node\n\n\ndef track(node: Node):\n    return node\n";
+
+/// A finding that depends on another module (RL205: the class is weak-referenced elsewhere)
+/// appears once the index has read that module, follows edits to it in an open buffer, and is
+/// the same as what `reflens check` reports for the tree.
+#[test]
+fn workspace_facts_cross_files_and_follow_edits() {
+    let dir = workspace();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("pkg")).unwrap();
+    std::fs::write(root.join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(root.join("pkg/nodes.py"), SLOTTED_NODE).unwrap();
+    std::fs::write(root.join("pkg/tracking.py"), WEAK_TRACKER).unwrap();
+
+    let cli = cli_findings(root);
+    let cli_rows: Vec<u64> = cli
+        .iter()
+        .filter(|(file, code, _)| file == "pkg/nodes.py" && code == "RL205")
+        .map(|(_, _, row)| *row)
+        .collect();
+    assert_eq!(cli_rows.len(), 1, "the CLI sees the cross-file finding: {cli:?}");
+
+    let (mut server, _) = start(&Setup::default(), root);
+    let nodes_uri = file_uri(&root.join("pkg/nodes.py"));
+    let nodes = Doc::open(&mut server, &nodes_uri, SLOTTED_NODE);
+    // The first publish may come before the index has read `tracking.py`; wait for the one that
+    // has the finding.
+    let published = server.notification("textDocument/publishDiagnostics", |params| {
+        params["uri"] == nodes_uri.as_str()
+            && params["diagnostics"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["code"] == "RL205"))
+    });
+    let diagnostics = published["diagnostics"].as_array().cloned().unwrap_or_default();
+    let server_rows: Vec<u64> = with_code(&diagnostics, "RL205")
+        .iter()
+        .map(|d| d["range"]["start"]["line"].as_u64().unwrap_or_default() + 1)
+        .collect();
+    assert_eq!(server_rows, cli_rows, "the server and the CLI agree");
+
+    // Editing the other module (not saved) so that it holds strong references only: the
+    // finding goes away from the first file.
+    let tracking_uri = file_uri(&root.join("pkg/tracking.py"));
+    let mut tracking = Doc::open(&mut server, &tracking_uri, WEAK_TRACKER);
+    tracking.replace(&mut server, STRONG_TRACKER);
+    server.notification("textDocument/publishDiagnostics", |params| {
+        params["uri"] == nodes_uri.as_str()
+            && params["version"] == nodes.version
+            && params["diagnostics"]
+                .as_array()
+                .is_some_and(|d| !d.iter().any(|d| d["code"] == "RL205"))
+    });
+    // And back.
+    tracking.replace(&mut server, WEAK_TRACKER);
+    server.notification("textDocument/publishDiagnostics", |params| {
+        params["uri"] == nodes_uri.as_str()
+            && params["diagnostics"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["code"] == "RL205"))
+    });
+    shutdown_and_exit(server);
+}
+
+/// Opening a workspace of 10,000 files: the open file's diagnostics are published while the
+/// index is still being built, and the build reports `$/progress` to its end.
+#[test]
+fn a_large_workspace_indexes_in_the_background() {
+    let dir = workspace();
+    let root = dir.path();
+    for package in 0..100 {
+        let pkg = root.join(format!("pkg{package}"));
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("__init__.py"), "").unwrap();
+        for module in 0..100 {
+            std::fs::write(
+                pkg.join(format!("mod{module}.py")),
+                format!(
+                    "import weakref\n\n\nclass Item{module}:\n    __slots__ = ('x',)\n\n    def close(self):\n        self.x = None\n\n\ndef keep(item: Item{module}):\n    return weakref.ref(item)\n"
+                ),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(root.join("app.py"), LEAK).unwrap();
+    let (mut server, _) = start(&Setup::default(), root);
+    let uri = file_uri(&root.join("app.py"));
+    let _doc = Doc::open(&mut server, &uri, LEAK);
+    let diagnostics = server.diagnostics(&uri, 1);
+    assert!(!with_code(&diagnostics, "RL401").is_empty(), "{diagnostics:?}");
+    let end = server.notification("$/progress", |params| {
+        params["value"]["kind"] == "end"
+            && params["value"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("indexed"))
+    });
+    assert!(
+        end["value"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("indexed 10101 files")),
+        "{end}"
+    );
+    // The diagnostics came before the index was complete.
+    let received = server.received();
+    let position = |accept: &dyn Fn(&Value) -> bool| received.iter().position(accept);
+    let published = position(&|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri.as_str()
+    })
+    .expect("published");
+    let indexed = position(&|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end")
+        .expect("indexed");
+    assert!(published < indexed, "the open file waited for the index");
+    shutdown_and_exit(server);
 }

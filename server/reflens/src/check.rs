@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rayon::prelude::*;
-use reflens_analysis::fix::fix_all;
-use reflens_analysis::{Applicability, Diagnostic, Settings, analyze, analyze_bytes};
+use reflens_analysis::fix::fix_all_in;
+use reflens_analysis::{
+    Applicability, Diagnostic, FileContext, Settings, WorkspaceFacts, analyze_bytes_in, analyze_in,
+};
 use reflens_config::{Overrides, Resolver};
 
 use crate::output;
@@ -68,9 +70,22 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let _ = rayon::ThreadPoolBuilder::new()
         .stack_size(reflens_analysis::ANALYSIS_STACK)
         .build_global();
+    // Cross-file facts first (the files being checked are the workspace), then the rules.
+    let paths: Vec<PathBuf> = jobs.iter().map(|(path, _)| path.clone()).collect();
+    let facts = crate::workspace::facts_of_files(&paths);
+    let workspace = WorkspaceFacts::from_modules(facts.iter().map(|(_, facts)| facts));
+    let modules: Vec<&str> = facts.iter().map(|(_, facts)| facts.module.as_str()).collect();
     let mut results: Vec<FileResult> = jobs
         .par_iter()
-        .map(|(path, settings)| check_file(path, settings, &cwd, args.fix.then_some(threshold)))
+        .zip(modules.par_iter())
+        .map(|((path, settings), module)| {
+            let context = FileContext {
+                module,
+                is_package: path.file_stem().is_some_and(|stem| stem == "__init__"),
+                workspace: Some(&workspace),
+            };
+            check_file(path, settings, &context, &cwd, args.fix.then_some(threshold))
+        })
         .collect();
     results.sort_by(|a, b| a.display.cmp(&b.display));
 
@@ -114,7 +129,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 /// The Python files under `paths` (directories are walked honouring `.gitignore` and the
 /// configured excludes; files named explicitly are always included), and the paths that do
 /// not exist.
-fn discover(paths: &[PathBuf], resolver: &Arc<Resolver>) -> (Vec<PathBuf>, Vec<String>) {
+pub(crate) fn discover(paths: &[PathBuf], resolver: &Arc<Resolver>) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = Vec::new();
     let mut missing = Vec::new();
     for path in paths {
@@ -187,6 +202,7 @@ fn display_path(path: &Path, cwd: &Path) -> String {
 fn check_file(
     path: &Path,
     settings: &Settings,
+    context: &FileContext,
     cwd: &Path,
     fix: Option<Applicability>,
 ) -> FileResult {
@@ -212,7 +228,7 @@ fn check_file(
             return result;
         }
     };
-    let analysis = analyze_bytes(&bytes, settings);
+    let analysis = analyze_bytes_in(&bytes, settings, context);
     let Some(text) = analysis.text else {
         result.diagnostics = analysis.diagnostics;
         return result;
@@ -227,7 +243,7 @@ fn check_file(
         if fixable {
             match writable_encoding(&bytes) {
                 Ok(bom) => {
-                    let fixed = fix_all(&text, settings, threshold);
+                    let fixed = fix_all_in(&text, settings, threshold, context);
                     if let Some(error) = &fixed.error {
                         result.error = Some(error.clone());
                     }
@@ -242,7 +258,7 @@ fn check_file(
                         } else {
                             result.fixed = fixed.count();
                             text = fixed.source;
-                            diagnostics = analyze(&text, settings);
+                            diagnostics = analyze_in(&text, settings, context);
                         }
                     }
                 }

@@ -6,6 +6,7 @@ mod live;
 mod lsp;
 mod output;
 mod positions;
+mod workspace;
 
 use std::io::Write;
 use std::path::PathBuf;

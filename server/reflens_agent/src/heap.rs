@@ -59,10 +59,20 @@ pub fn parse_roots_and_exclude<'py>(
 /// One walk of the heap and the index built from it. Holds a strong reference to every
 /// indexed object until `close()`, so that the index stays valid while Python code runs
 /// between queries.
-#[pyclass(unsendable, module = "reflens_agent._native")]
+///
+/// The agent builds a heap on one thread and may drop it on another (a paused program's main
+/// thread answers requests too), so the class is not `unsendable`: pyo3 would panic on that.
+#[pyclass(module = "reflens_agent._native")]
 pub struct Heap {
     state: Option<State>,
 }
+
+// SAFETY: the object pointers a `State` holds are only read, and only released, while the
+// thread holds the GIL (every method of `Heap` and its deallocation run attached to the
+// interpreter, and the extension is built for the GIL-enabled abi3 only), so no two threads
+// touch them at once; pyo3's runtime borrow flag keeps `&mut self` exclusive.
+unsafe impl Send for Heap {}
+unsafe impl Sync for Heap {}
 
 #[pymethods]
 impl Heap {

@@ -48,18 +48,28 @@ const MAX_ROUNDS: usize = 10;
 
 /// Applies every fix at or above `threshold` until none is left (or ten rounds pass).
 pub fn fix_all(source: &str, settings: &Settings, threshold: Applicability) -> FixedSource {
+    fix_all_in(source, settings, threshold, &crate::FileContext::STANDALONE)
+}
+
+/// [`fix_all`] for a file in a workspace.
+pub fn fix_all_in(
+    source: &str,
+    settings: &Settings,
+    threshold: Applicability,
+    context: &crate::FileContext,
+) -> FixedSource {
     let mut result = FixedSource {
         source: source.to_owned(),
         ..FixedSource::default()
     };
-    let initial_syntax_errors = count_syntax_errors(&crate::analyze(source, settings));
+    let initial_syntax_errors = count_syntax_errors(&crate::analyze_in(source, settings, context));
     for _ in 0..MAX_ROUNDS {
-        let diagnostics = crate::analyze(&result.source, settings);
+        let diagnostics = crate::analyze_in(&result.source, settings, context);
         let Some((fixed_source, applied)) = apply_fixes(&result.source, &diagnostics, threshold)
         else {
             break;
         };
-        let after = crate::analyze(&fixed_source, settings);
+        let after = crate::analyze_in(&fixed_source, settings, context);
         if count_syntax_errors(&after) > initial_syntax_errors {
             result.error = Some(format!(
                 "fixing {} would have introduced a syntax error; those fixes were not applied (please report this)",

@@ -17,6 +17,7 @@ pub mod workspace;
 mod helpers;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_parser::{Mode, ParseOptions};
@@ -72,6 +73,56 @@ pub fn analyze(source: &str, settings: &Settings) -> Vec<Diagnostic> {
 
 /// Analyses one file's text in its workspace and returns its diagnostics sorted by position.
 pub fn analyze_in(source: &str, settings: &Settings, context: &FileContext) -> Vec<Diagnostic> {
+    match context.workspace {
+        Some(workspace) => run(source, settings, context, &mut |_| Facts::Borrowed(workspace)),
+        None => run(source, settings, context, &mut |own| {
+            Facts::Shared(Arc::new(WorkspaceFacts::from_modules([&own])))
+        }),
+    }
+}
+
+/// Analyses a file whose facts may have just changed (an editor buffer): its facts are
+/// extracted from the same parse and handed to `update`, which files them in the workspace
+/// index and returns the merged facts the rules should see.
+pub fn analyze_updating(
+    source: &str,
+    settings: &Settings,
+    module: &str,
+    is_package: bool,
+    update: &mut dyn FnMut(ModuleFacts) -> Arc<WorkspaceFacts>,
+) -> Vec<Diagnostic> {
+    let context = FileContext {
+        module,
+        is_package,
+        workspace: None,
+    };
+    run(source, settings, &context, &mut |own| Facts::Shared(update(own)))
+}
+
+/// The workspace facts an analysis reads: given by the caller, or built for it.
+enum Facts<'w> {
+    Borrowed(&'w WorkspaceFacts),
+    Shared(Arc<WorkspaceFacts>),
+}
+
+impl std::ops::Deref for Facts<'_> {
+    type Target = WorkspaceFacts;
+    fn deref(&self) -> &WorkspaceFacts {
+        match self {
+            Facts::Borrowed(facts) => facts,
+            Facts::Shared(facts) => facts,
+        }
+    }
+}
+
+type WorkspaceFor<'w> = dyn FnMut(ModuleFacts) -> Facts<'w> + 'w;
+
+fn run<'w>(
+    source: &str,
+    settings: &Settings,
+    context: &FileContext,
+    workspace: &mut WorkspaceFor<'w>,
+) -> Vec<Diagnostic> {
     if source.len() > MAX_SOURCE_BYTES {
         return vec![too_large(source.len())];
     }
@@ -81,11 +132,16 @@ pub fn analyze_in(source: &str, settings: &Settings, context: &FileContext) -> V
     // A new stack is mapped only when the caller's has less than ANALYSIS_STACK / 2 left (the
     // CLI and the language server run analyses on threads with ANALYSIS_STACK of stack).
     stacker::maybe_grow(ANALYSIS_STACK / 2, ANALYSIS_STACK, || {
-        analyze_on_stack(source, settings, context)
+        analyze_on_stack(source, settings, context, workspace)
     })
 }
 
-fn analyze_on_stack(source: &str, settings: &Settings, context: &FileContext) -> Vec<Diagnostic> {
+fn analyze_on_stack<'w>(
+    source: &str,
+    settings: &Settings,
+    context: &FileContext,
+    workspace: &mut WorkspaceFor<'w>,
+) -> Vec<Diagnostic> {
     let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
     let mut diagnostics: Vec<Diagnostic> = parsed
         .errors()
@@ -108,20 +164,16 @@ fn analyze_on_stack(source: &str, settings: &Settings, context: &FileContext) ->
     let suite = &module.body;
     let line_index = LineIndex::from_source_text(source);
 
-    let own_facts;
-    let workspace = match context.workspace {
-        Some(workspace) => workspace,
-        None => {
-            own_facts = WorkspaceFacts::from_modules([&workspace::extract(
-                source,
-                context.module,
-                context.is_package,
-            )]);
-            &own_facts
-        }
+    // The file's own facts come from this parse (only the caller that keeps an index needs
+    // them: `extract_suite` is skipped when the workspace is given).
+    let facts = if context.workspace.is_some() {
+        ModuleFacts::default()
+    } else {
+        workspace::extract_suite(source, suite, context.module, context.is_package)
     };
+    let workspace = workspace(facts);
     let mut checker = Checker::new(source, suite, tokens, &line_index, settings)
-        .in_workspace(context.module, workspace);
+        .in_workspace(context.module, &workspace);
     for rule in settings.rules.iter() {
         // A bug in one rule must cost that rule's findings on this file, not the process.
         let outcome = catch_unwind(AssertUnwindSafe(|| rule.check(&mut checker)));
@@ -199,6 +251,11 @@ pub struct FileAnalysis {
 /// Decodes a file's bytes (BOM, PEP 263 cookie, UTF-8) and analyses the text; undecodable
 /// bytes give one diagnostic that says where and what to do.
 pub fn analyze_bytes(bytes: &[u8], settings: &Settings) -> FileAnalysis {
+    analyze_bytes_in(bytes, settings, &FileContext::STANDALONE)
+}
+
+/// [`analyze_bytes`] for a file in a workspace.
+pub fn analyze_bytes_in(bytes: &[u8], settings: &Settings, context: &FileContext) -> FileAnalysis {
     if bytes.len() > MAX_SOURCE_BYTES {
         return FileAnalysis {
             text: None,
@@ -208,7 +265,7 @@ pub fn analyze_bytes(bytes: &[u8], settings: &Settings) -> FileAnalysis {
     match source::decode(bytes) {
         Ok(decoded) => {
             let text = decoded.text.into_owned();
-            let diagnostics = analyze(&text, settings);
+            let diagnostics = analyze_in(&text, settings, context);
             FileAnalysis {
                 text: Some(text),
                 diagnostics,

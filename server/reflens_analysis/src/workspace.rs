@@ -132,35 +132,52 @@ fn may_have_facts(source: &str) -> bool {
 /// Extracts a module's facts from its source. `module` is its dotted name (`pkg.mod`; for a
 /// package's `__init__.py`, the package's name with `is_package`).
 pub fn extract(source: &str, module: &str, is_package: bool) -> ModuleFacts {
+    if source.len() > crate::MAX_SOURCE_BYTES || !may_have_facts(source) {
+        return ModuleFacts {
+            module: module.to_owned(),
+            ..ModuleFacts::default()
+        };
+    }
+    stacker::maybe_grow(crate::ANALYSIS_STACK / 2, crate::ANALYSIS_STACK, || {
+        let parsed =
+            ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
+        if crate::too_deep(parsed.tokens()).is_some() {
+            return ModuleFacts {
+                module: module.to_owned(),
+                ..ModuleFacts::default()
+            };
+        }
+        match parsed.syntax() {
+            ruff_python_ast::Mod::Module(parsed_module) => {
+                extract_suite(source, &parsed_module.body, module, is_package)
+            }
+            _ => ModuleFacts::default(),
+        }
+    })
+}
+
+/// [`extract`] from an already parsed module (the analysis's own parse).
+pub fn extract_suite(source: &str, suite: &[Stmt], module: &str, is_package: bool) -> ModuleFacts {
     let mut facts = ModuleFacts {
         module: module.to_owned(),
         ..ModuleFacts::default()
     };
-    if source.len() > crate::MAX_SOURCE_BYTES || !may_have_facts(source) {
+    if !may_have_facts(source) {
         return facts;
     }
-    stacker::maybe_grow(crate::ANALYSIS_STACK / 2, crate::ANALYSIS_STACK, || {
-        let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
-        if crate::too_deep(parsed.tokens()).is_some() {
-            return;
-        }
-        let ruff_python_ast::Mod::Module(parsed_module) = parsed.syntax() else {
-            return;
-        };
-        let semantic = Semantic::new(&parsed_module.body);
-        let mut extractor = Extractor {
-            semantic: &semantic,
-            module,
-            is_package,
-            facts: &mut facts,
-            classes: Vec::new(),
-            functions: Vec::new(),
-            weak_containers: weak_containers(&parsed_module.body),
-        };
-        for stmt in &parsed_module.body {
-            extractor.visit_stmt(stmt);
-        }
-    });
+    let semantic = Semantic::new(suite);
+    let mut extractor = Extractor {
+        semantic: &semantic,
+        module,
+        is_package,
+        facts: &mut facts,
+        classes: Vec::new(),
+        functions: Vec::new(),
+        weak_containers: weak_containers(suite),
+    };
+    for stmt in suite {
+        extractor.visit_stmt(stmt);
+    }
     facts.weakly_referenced.sort();
     facts.weakly_referenced.dedup();
     facts.shrunk_containers.sort();

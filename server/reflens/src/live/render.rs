@@ -32,17 +32,17 @@ pub fn facts_markdown(facts: &ObjectFacts, state: &str) -> String {
             } else {
                 String::new()
             };
-            let _ = writeln!(out, "  - {}{times}", referrer.description);
+            let _ = writeln!(out, "  - {}{times}", escape(&referrer.description));
         }
         if facts.referrers.len() > 8 {
             let _ = writeln!(out, "  - … and {} more", facts.referrers.len() - 8);
         }
     }
     if !facts.chain.is_empty() {
-        let path: Vec<&str> = facts
+        let path: Vec<String> = facts
             .chain
             .iter()
-            .map(|step| step.description.as_str())
+            .map(|step| escape(&step.description))
             .collect();
         let _ = writeln!(out, "- kept alive by: {}", path.join(" → "));
     }
@@ -113,4 +113,17 @@ mod tests {
         assert_eq!(bytes(2048), "2.0 KiB");
         assert_eq!(bytes(3 * 1024 * 1024 + 1), "3.0 MiB");
     }
+}
+
+/// Descriptions are plain text (`global _cache in module __main__`): Markdown would read the
+/// underscores as emphasis.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '_' | '*' | '`' | '<' | '>' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

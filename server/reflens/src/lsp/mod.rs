@@ -11,6 +11,7 @@
 
 mod convert;
 mod documents;
+mod index;
 mod session;
 mod transport;
 

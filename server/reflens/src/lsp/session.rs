@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
-use reflens_analysis::fix::fix_all;
-use reflens_analysis::{Applicability, Diagnostic, Settings, analyze};
+use reflens_analysis::fix::fix_all_in;
+use reflens_analysis::{
+    Applicability, Diagnostic, FileContext, Settings, WorkspaceFacts, analyze_in, analyze_updating,
+};
 use reflens_config::{Overrides, Resolver};
 use ruff_source_file::PositionEncoding;
 use ruff_text_size::{TextRange, TextSize};
@@ -32,6 +34,7 @@ use tower_lsp_server::ls_types::{
 use tower_lsp_server::{Client, LanguageServer};
 
 use super::convert;
+use super::index::WorkspaceIndex;
 use super::documents::Document;
 use super::transport::{self, Malformed};
 use crate::live::{self, Live, LiveSettings};
@@ -69,9 +72,24 @@ impl ClientSettings {
 struct Analysis {
     version: i32,
     generation: u64,
+    /// The workspace index's generation the analysis saw.
+    facts_generation: u64,
     text: Arc<IndexedText>,
     settings: Settings,
+    module: String,
+    is_package: bool,
+    workspace: Arc<WorkspaceFacts>,
     diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    fn context(&self) -> FileContext<'_> {
+        FileContext {
+            module: &self.module,
+            is_package: self.is_package,
+            workspace: Some(&self.workspace),
+        }
+    }
 }
 
 /// State shared by the handlers and the background analysis task.
@@ -94,8 +112,12 @@ struct Shared {
     reported_config_error: RwLock<Option<String>>,
     /// The client accepts `workspace/inlayHint/refresh`.
     inlay_refresh: AtomicBool,
+    /// The client accepts `workspace/codeLens/refresh`.
+    code_lens_refresh: AtomicBool,
     /// Live sessions (started only by an explicit command).
     live: Arc<Live>,
+    /// Cross-file facts of every Python file of the workspace.
+    index: Arc<WorkspaceIndex>,
 }
 
 pub struct Backend {
@@ -123,7 +145,9 @@ impl Backend {
             shutdown: Arc::new(AtomicBool::new(false)),
             reported_config_error: RwLock::new(None),
             inlay_refresh: AtomicBool::new(false),
+            code_lens_refresh: AtomicBool::new(false),
             live,
+            index: Arc::new(WorkspaceIndex::default()),
         });
         tokio::spawn(analyse_in_background(
             client.clone(),
@@ -163,6 +187,7 @@ impl Backend {
         if let Some(analysis) = self.shared.analyses.get(uri)
             && analysis.version == document.version
             && analysis.generation == generation
+            && analysis.facts_generation == self.shared.index.generation()
         {
             return Some(analysis.clone());
         }
@@ -313,6 +338,22 @@ impl Shared {
         let _ = self.dirty.send(uri);
     }
 
+    /// Analyses every open document again except `uri` (the workspace's facts changed), and
+    /// asks pulling clients to pull again.
+    fn requeue_except(&self, client: &Client, uri: Option<&Uri>) {
+        for entry in &self.documents {
+            if Some(entry.key()) != uri {
+                self.queue(entry.key().clone());
+            }
+        }
+        if self.pull.load(Ordering::SeqCst) && self.refresh.load(Ordering::SeqCst) {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.workspace_diagnostic_refresh().await;
+            });
+        }
+    }
+
     fn settings_changed(&self, client: &Client) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         for entry in &self.documents {
@@ -348,34 +389,73 @@ impl Shared {
                 .first()
                 .map(|root| root.join("untitled.py"))
         });
+        let on_disk = uri.to_file_path().map(|p| p.into_owned());
         let text = document.text.clone();
         let version = document.version;
         let generation = self.generation.load(Ordering::SeqCst);
+        let index = self.index.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let (settings, config_error) = match path {
-                Some(path) => match resolver.settings_for_file(&path) {
+            let (settings, config_error) = match &path {
+                Some(path) => match resolver.settings_for_file(path) {
                     Ok(settings) => (settings, None),
                     Err(err) => (Settings::default(), Some(err.to_string())),
                 },
                 None => (Settings::default(), None),
             };
-            let diagnostics = analyze(&text.text, &settings);
+            let (module, is_package) = path
+                .as_deref()
+                .map(crate::workspace::module_name)
+                .unwrap_or_else(|| ("__main__".to_owned(), false));
+            let mut facts_changed = false;
+            let mut seen = None;
+            let diagnostics = match &on_disk {
+                // A file of the workspace: its buffer's facts replace what the index had for it,
+                // from the same parse, before the rules read the workspace.
+                Some(file) => analyze_updating(&text.text, &settings, &module, is_package, &mut |facts| {
+                    facts_changed = index.update(file, facts);
+                    let snapshot = index.snapshot();
+                    seen = Some((snapshot.clone(), index.generation()));
+                    snapshot
+                }),
+                None => {
+                    let snapshot = index.snapshot();
+                    seen = Some((snapshot.clone(), index.generation()));
+                    let context = FileContext {
+                        module: &module,
+                        is_package,
+                        workspace: Some(&snapshot),
+                    };
+                    analyze_in(&text.text, &settings, &context)
+                }
+            };
+            // Input too large or too deep to parse: the workspace was not consulted.
+            let (workspace, facts_generation) =
+                seen.unwrap_or_else(|| (index.snapshot(), index.generation()));
             (
                 Analysis {
                     version,
                     generation,
+                    facts_generation,
                     text,
                     settings,
+                    module,
+                    is_package,
+                    workspace,
                     diagnostics,
                 },
                 config_error,
+                facts_changed,
             )
         })
         .await;
         match outcome {
-            Ok((analysis, config_error)) => {
+            Ok((analysis, config_error, facts_changed)) => {
                 if let Some(error) = config_error {
                     self.report_config_error(client, error);
+                }
+                if facts_changed {
+                    // Other open documents may depend on what this one now says.
+                    self.requeue_except(client, Some(uri));
                 }
                 Some(Arc::new(analysis))
             }
@@ -450,7 +530,11 @@ async fn analyse_in_background(
             let fresh = shared
                 .analyses
                 .get(&uri)
-                .is_some_and(|a| a.version == document.version && a.generation == generation);
+                .is_some_and(|a| {
+                    a.version == document.version
+                        && a.generation == generation
+                        && a.facts_generation == shared.index.generation()
+                });
             let analysis = if fresh {
                 match shared.analyses.get(&uri) {
                     Some(analysis) => analysis.clone(),
@@ -505,17 +589,21 @@ impl LanguageServer for Backend {
         } else {
             PositionEncoding::Utf16
         };
-        let pull = capabilities
-            .text_document
-            .as_ref()
-            .is_some_and(|text| text.diagnostic.is_some());
-        self.shared.pull.store(pull, Ordering::SeqCst);
         let workspace = capabilities.workspace.as_ref();
         let refresh = workspace
             .and_then(|w| w.diagnostics.as_ref())
             .and_then(|d| d.refresh_support)
             .unwrap_or(false);
         self.shared.refresh.store(refresh, Ordering::SeqCst);
+        // Findings change without an edit to the document (settings, other modules, a live
+        // session): a client that pulls but cannot be asked to pull again would show stale
+        // ones, so such clients (Neovim 0.11) get pushed diagnostics instead.
+        let pull = refresh
+            && capabilities
+                .text_document
+                .as_ref()
+                .is_some_and(|text| text.diagnostic.is_some());
+        self.shared.pull.store(pull, Ordering::SeqCst);
         let watch_files = workspace
             .and_then(|w| w.did_change_watched_files.as_ref())
             .and_then(|w| w.dynamic_registration)
@@ -552,6 +640,13 @@ impl LanguageServer for Backend {
         self.shared
             .inlay_refresh
             .store(inlay_refresh, Ordering::SeqCst);
+        let code_lens_refresh = workspace
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false);
+        self.shared
+            .code_lens_refresh
+            .store(code_lens_refresh, Ordering::SeqCst);
         let settings = params
             .initialization_options
             .as_ref()
@@ -572,6 +667,10 @@ impl LanguageServer for Backend {
                     PositionEncodingKind::UTF8
                 } else {
                     PositionEncodingKind::UTF16
+                }),
+                workspace: Some(lsp::WorkspaceServerCapabilities {
+                    workspace_folders: None,
+                    file_operations: Some(python_file_operations()),
                 }),
                 text_document_sync: Some(TextDocumentSyncCapability::Options(
                     TextDocumentSyncOptions {
@@ -594,7 +693,7 @@ impl LanguageServer for Backend {
                 diagnostic_provider: pull.then(|| {
                     DiagnosticServerCapabilities::Options(DiagnosticOptions {
                         identifier: Some("reflens".to_owned()),
-                        inter_file_dependencies: false,
+                        inter_file_dependencies: true,
                         workspace_diagnostics: false,
                         work_done_progress_options: WorkDoneProgressOptions::default(),
                     })
@@ -618,14 +717,21 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        // Watch configuration files, if the client lets us register watchers (LSP forbids it
-        // otherwise); a request to the client, so spawned, never awaited here.
+        // The workspace index builds in the background; diagnostics of open files do not wait.
+        tokio::spawn(index_workspace(self.client.clone(), self.shared.clone()));
+        // Watch configuration and Python files, if the client lets us register watchers (LSP
+        // forbids it otherwise); a request to the client, so spawned, never awaited here.
         if !self.shared.watch_files.load(Ordering::SeqCst) {
             return;
         }
         let client = self.client.clone();
         tokio::spawn(async move {
-            let watchers = ["**/pyproject.toml", "**/reflens.toml", "**/.reflens.toml"]
+            let watchers = [
+                "**/pyproject.toml",
+                "**/reflens.toml",
+                "**/.reflens.toml",
+                "**/*.py",
+            ]
                 .iter()
                 .map(|pattern| FileSystemWatcher {
                     glob_pattern: GlobPattern::String((*pattern).to_owned()),
@@ -681,6 +787,33 @@ impl LanguageServer for Backend {
         self.shared.queue(uri);
     }
 
+    async fn did_create_files(&self, params: lsp::CreateFilesParams) {
+        let changes = params
+            .files
+            .iter()
+            .map(|file| (file_path(&file.uri), false))
+            .collect();
+        tokio::spawn(reindex_files(self.client.clone(), self.shared.clone(), changes));
+    }
+
+    async fn did_delete_files(&self, params: lsp::DeleteFilesParams) {
+        let changes = params
+            .files
+            .iter()
+            .map(|file| (file_path(&file.uri), true))
+            .collect();
+        tokio::spawn(reindex_files(self.client.clone(), self.shared.clone(), changes));
+    }
+
+    async fn did_rename_files(&self, params: lsp::RenameFilesParams) {
+        let changes = params
+            .files
+            .iter()
+            .flat_map(|file| [(file_path(&file.old_uri), true), (file_path(&file.new_uri), false)])
+            .collect();
+        tokio::spawn(reindex_files(self.client.clone(), self.shared.clone(), changes));
+    }
+
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         if self.shared.documents.remove(&uri).is_none() {
@@ -688,6 +821,14 @@ impl LanguageServer for Backend {
             return;
         }
         self.shared.analyses.remove(&uri);
+        // Unsaved edits are gone: the file on disk is what the workspace says again.
+        if let Some(path) = uri.to_file_path() {
+            tokio::spawn(reindex_files(
+                self.client.clone(),
+                self.shared.clone(),
+                vec![(path.into_owned(), false)],
+            ));
+        }
         // The background task clears its diagnostics, after any publish it has under way.
         self.shared.queue(uri);
     }
@@ -721,7 +862,24 @@ impl LanguageServer for Backend {
         }
     }
 
-    async fn did_change_watched_files(&self, _: DidChangeWatchedFilesParams) {
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let (python, other): (Vec<_>, Vec<_>) = params
+            .changes
+            .into_iter()
+            .partition(|change| change.uri.as_str().ends_with(".py"));
+        if !python.is_empty() {
+            let changes = python
+                .into_iter()
+                .filter_map(|change| {
+                    let path = change.uri.to_file_path()?.into_owned();
+                    Some((path, change.typ == lsp::FileChangeType::DELETED))
+                })
+                .collect();
+            tokio::spawn(reindex_files(self.client.clone(), self.shared.clone(), changes));
+        }
+        if other.is_empty() {
+            return;
+        }
         self.shared
             .resolver
             .read()
@@ -1054,9 +1212,14 @@ impl LanguageServer for Backend {
 
         if wants(FIX_ALL_KIND) && analysis.diagnostics.iter().any(|d| d.fix.is_some()) {
             let text = analysis.text.clone();
-            let settings = analysis.settings.clone();
+            let for_fix = analysis.clone();
             let fixed = tokio::task::spawn_blocking(move || {
-                fix_all(&text.text, &settings, Applicability::Safe)
+                fix_all_in(
+                    &text.text,
+                    &for_fix.settings,
+                    Applicability::Safe,
+                    &for_fix.context(),
+                )
             })
             .await
             .ok();
@@ -1129,10 +1292,12 @@ async fn refresh_live_facts(
                 let _ = client.inlay_hint_refresh().await;
             });
         }
-        let client = client.clone();
-        tokio::spawn(async move {
-            let _ = client.code_lens_refresh().await;
-        });
+        if shared.code_lens_refresh.load(Ordering::SeqCst) {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.code_lens_refresh().await;
+            });
+        }
     }
 }
 
@@ -1172,5 +1337,137 @@ impl Progress {
                 progress.finish_with_message(message).await;
             }
         });
+    }
+}
+
+/// A path from a `file://` URI string (file operations carry URIs as strings).
+fn file_path(uri: &str) -> PathBuf {
+    uri.parse::<Uri>()
+        .ok()
+        .and_then(|uri| uri.to_file_path().map(|p| p.into_owned()))
+        .unwrap_or_default()
+}
+
+/// File operations on Python files (creation, deletion, renames) keep the index current.
+fn python_file_operations() -> lsp::WorkspaceFileOperationsServerCapabilities {
+    let registration = || lsp::FileOperationRegistrationOptions {
+        filters: vec![lsp::FileOperationFilter {
+            scheme: Some("file".to_owned()),
+            pattern: lsp::FileOperationPattern {
+                glob: "**/*.py".to_owned(),
+                matches: Some(lsp::FileOperationPatternKind::File),
+                options: None,
+            },
+        }],
+    };
+    lsp::WorkspaceFileOperationsServerCapabilities {
+        did_create: Some(registration()),
+        did_rename: Some(registration()),
+        did_delete: Some(registration()),
+        ..Default::default()
+    }
+}
+
+/// Builds the workspace index in the background, with `$/progress`, then analyses the open
+/// documents again if what it found changes their findings.
+async fn index_workspace(client: Client, shared: Arc<Shared>) {
+    let roots = shared
+        .roots
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if roots.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let token = lsp::ProgressToken::String(format!("reflens-index-{}", std::process::id()));
+    let progress = match client.create_work_done_progress(token.clone()).await {
+        Ok(()) => Some(
+            client
+                .progress(token, "reflens: indexing the workspace")
+                .with_percentage(0)
+                .begin()
+                .await,
+        ),
+        Err(_) => None,
+    };
+    let resolver = shared
+        .resolver
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let files = tokio::task::spawn_blocking(move || crate::check::discover(&roots, &resolver).0)
+        .await
+        .unwrap_or_default();
+    let total = files.len().max(1);
+    let mut done = 0;
+    let mut changed = false;
+    for chunk in files.chunks(512) {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let chunk = chunk.to_vec();
+        let count = chunk.len();
+        let facts = tokio::task::spawn_blocking(move || crate::workspace::facts_of_files(&chunk))
+            .await
+            .unwrap_or_default();
+        // What an open buffer says is newer than the file on disk.
+        let open: std::collections::HashSet<PathBuf> = shared
+            .documents
+            .iter()
+            .filter_map(|entry| entry.key().to_file_path().map(|p| p.into_owned()))
+            .collect();
+        changed |= shared.index.load(facts, |path| open.contains(path));
+        done += count;
+        if let Some(progress) = &progress {
+            progress
+                .report_with_message(
+                    format!("{done}/{} files", files.len()),
+                    (done * 100 / total) as u32,
+                )
+                .await;
+        }
+    }
+    let message = format!(
+        "indexed {} files in {:.1} s",
+        shared.index.len(),
+        started.elapsed().as_secs_f64()
+    );
+    tracing::info!("{message}");
+    if let Some(progress) = progress {
+        progress.finish_with_message(message).await;
+    }
+    if changed {
+        shared.requeue_except(&client, None);
+    }
+}
+
+/// Re-reads (or forgets) Python files the client says changed on disk; open buffers are
+/// indexed from their text instead.
+async fn reindex_files(client: Client, shared: Arc<Shared>, changes: Vec<(PathBuf, bool)>) {
+    let open: std::collections::HashSet<PathBuf> = shared
+        .documents
+        .iter()
+        .filter_map(|entry| entry.key().to_file_path().map(|p| p.into_owned()))
+        .collect();
+    let index = shared.index.clone();
+    let changed = tokio::task::spawn_blocking(move || {
+        let mut changed = false;
+        for (path, deleted) in changes {
+            if path.as_os_str().is_empty() || open.contains(&path) {
+                continue;
+            }
+            changed |= if deleted || !path.is_file() {
+                index.remove(&path)
+            } else {
+                index.update(&path, crate::workspace::facts_of_file(&path))
+            };
+        }
+        changed
+    })
+    .await
+    .unwrap_or(false);
+    if changed {
+        shared.requeue_except(&client, None);
     }
 }
