@@ -484,8 +484,12 @@ impl<'c, 'a> Function<'c, 'a> {
             Expr::Attribute(attr) if matches!(attr.attr.as_str(), "T" | "mT") => {
                 self.base_of(&attr.value)
             }
-            // `npz["train"]`, `state["weight"]`: an array of its own.
-            Expr::Subscript(subscript) if subscript.slice.is_string_literal_expr() => {
+            // `npz["train"]`, `state["weight"]`, `state[key]` of a `torch.load`ed state dict:
+            // an array of its own.
+            Expr::Subscript(subscript)
+                if subscript.slice.is_string_literal_expr()
+                    || (subscript.slice.is_name_expr() && self.is_torch_load(&subscript.value)) =>
+            {
                 let base = self.base_of(&subscript.value)?;
                 Some(Base {
                     multi_dim: false,
@@ -494,6 +498,19 @@ impl<'c, 'a> Function<'c, 'a> {
             }
             _ => None,
         })
+    }
+
+    /// Whether `expr` is (a local bound to) `torch.load(...)`.
+    fn is_torch_load(&self, expr: &Expr) -> bool {
+        let origin = match expr {
+            Expr::Name(name) => match self.bases.get(name.id.as_str()) {
+                Some(base) => base.origin,
+                None => return false,
+            },
+            _ => expr,
+        };
+        matches!(origin, Expr::Call(call)
+            if self.checker.semantic.resolves_to(&call.func, &["torch.load"]))
     }
 
     /// A small view of a large array (or a local that holds one).

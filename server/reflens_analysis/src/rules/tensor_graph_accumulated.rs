@@ -734,6 +734,8 @@ impl<'c, 'a> Scope<'c, 'a> {
             Expr::Name(_) if sink.kind == SinkKind::Clone => {
                 count_assignments(body, root, false) <= count_assignments(loop_body, root, false)
             }
+            // `self.best = loss.clone()` outlives the call.
+            _ if sink.kind == SinkKind::Clone => false,
             Expr::Name(_) => assigns_name(loop_body, root, sink.kind == SinkKind::Arithmetic),
             _ => {
                 assigns_text(self.checker, loop_body, target_text)
