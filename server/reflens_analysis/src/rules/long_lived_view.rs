@@ -251,6 +251,8 @@ struct Function<'c, 'a> {
     self_name: Option<&'a str>,
     cached: bool,
     name: &'a str,
+    /// Bases that are kept long-lived anyway (`self.x = arr[:, :-1]` keeps `arr`).
+    kept: FxHashSet<&'a str>,
     found: Vec<(TextRange, &'a Expr, View<'a>, String)>,
 }
 
@@ -289,13 +291,17 @@ impl<'c, 'a> Function<'c, 'a> {
             self_name,
             cached,
             name: def.name.as_str(),
+            kept: FxHashSet::default(),
             found: Vec::new(),
         };
         function.body(&def.body);
         let escaped = escaped_names(&def.body);
         let mutated = mutated_names(&def.body);
         for (range, value, view, message) in std::mem::take(&mut function.found) {
-            if view.base_name.is_some_and(|name| escaped.contains(name)) {
+            if view
+                .base_name
+                .is_some_and(|name| escaped.contains(name) || function.kept.contains(name))
+            {
                 continue;
             }
             let unsafe_ = view.base.shared || view.base_name.is_some_and(|n| mutated.contains(n));
@@ -425,6 +431,10 @@ impl<'c, 'a> Function<'c, 'a> {
         if let Some(view) = self.view_of(value) {
             let range = value.range();
             self.found.push((range, value, view, place));
+        } else if let Some(name) = self.large_part_of(value) {
+            // A large part (or the whole) of the base is kept anyway: copying a small view
+            // of it would free nothing.
+            self.kept.insert(name);
         }
     }
 
@@ -498,6 +508,19 @@ impl<'c, 'a> Function<'c, 'a> {
             }
             _ => None,
         })
+    }
+
+    /// The local base that `value` keeps a large part of: `arr[:, :-1]`, `arr[1:]`, `arr.T`.
+    fn large_part_of(&self, value: &'a Expr) -> Option<&'a str> {
+        let array = match value {
+            Expr::Subscript(subscript) if !subscript.slice.is_string_literal_expr() => {
+                &*subscript.value
+            }
+            _ => value,
+        };
+        self.base_of(array)?;
+        let name = base_name(array)?;
+        self.bases.contains_key(name).then_some(name)
     }
 
     /// Whether `expr` is (a local bound to) `torch.load(...)`.
