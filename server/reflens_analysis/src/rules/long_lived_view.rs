@@ -30,8 +30,11 @@ declare_rule! {
     /// `.select(...)`. Not reported: fancy indexing (`arr[[1, 2]]`, boolean masks, index arrays
     /// held in a name), which copies; slices that keep almost everything (`arr[1:]`,
     /// `arr[:-1]`); whole-array views (`.T`, `.reshape`), which keep no more than the array
-    /// itself; views already copied (`.copy()`, `.clone()`, `np.array(view)`); and views of an
-    /// array that the function also keeps or returns itself.
+    /// itself; views already copied (`.copy()`, `.clone()`, `np.array(view)`); views of an
+    /// array that the function also keeps (whole or mostly) or returns itself; views of one
+    /// array appended on every iteration of a loop (`windows.append(signal[i:i + n])`), which
+    /// together cover it; and direct indexing of a `torch.load` result, which may be a list or
+    /// a dict rather than a tensor (its string keys, `state["weight"]`, are looked into).
     ///
     /// ## Why it keeps memory alive
     /// A numpy view and a tensor view share their base's buffer: `arr[:10].base is arr`. As long
@@ -123,6 +126,11 @@ struct Base<'a> {
     shared: bool,
     /// The expression that created it (for the message).
     origin: &'a Expr,
+    /// It may be a container rather than an array (`torch.load` returns dicts and lists too):
+    /// only its string keys are looked into.
+    maybe_container: bool,
+    /// The loop depth where it was created.
+    depth: usize,
 }
 
 /// A small view held in a local: its base's name (or `None` for an inline temporary).
@@ -145,6 +153,8 @@ fn big_source<'a>(checker: &Checker, expr: &'a Expr) -> Option<Base<'a>> {
             multi_dim,
             shared,
             origin: expr,
+            maybe_container: false,
+            depth: 0,
         })
     };
     if is_model_output(call) {
@@ -172,7 +182,10 @@ fn big_source<'a>(checker: &Checker, expr: &'a Expr) -> Option<Base<'a>> {
             }
             base(Lib::Numpy, shape_dims(shape) >= 2, false)
         }
-        "torch.load" => base(Lib::Torch, false, false),
+        "torch.load" => Some(Base {
+            maybe_container: true,
+            ..base(Lib::Torch, false, false)?
+        }),
         "torch.from_numpy" => base(Lib::Torch, false, true),
         "torch.zeros" | "torch.ones" | "torch.empty" | "torch.rand" | "torch.randn"
         | "torch.full" => {
@@ -253,6 +266,8 @@ struct Function<'c, 'a> {
     name: &'a str,
     /// Bases that are kept long-lived anyway (`self.x = arr[:, :-1]` keeps `arr`).
     kept: FxHashSet<&'a str>,
+    /// The loop depth of the walk.
+    depth: usize,
     found: Vec<(TextRange, &'a Expr, View<'a>, String)>,
 }
 
@@ -292,6 +307,7 @@ impl<'c, 'a> Function<'c, 'a> {
             cached,
             name: def.name.as_str(),
             kept: FxHashSet::default(),
+            depth: 0,
             found: Vec::new(),
         };
         function.body(&def.body);
@@ -357,11 +373,15 @@ impl<'c, 'a> Function<'c, 'a> {
                 }
             }
             Stmt::For(for_) => {
+                self.depth += 1;
                 self.body(&for_.body);
+                self.depth -= 1;
                 self.body(&for_.orelse);
             }
             Stmt::While(while_) => {
+                self.depth += 1;
                 self.body(&while_.body);
+                self.depth -= 1;
                 self.body(&while_.orelse);
             }
             Stmt::With(with) => self.body(&with.body),
@@ -429,6 +449,11 @@ impl<'c, 'a> Function<'c, 'a> {
 
     fn sink(&mut self, value: &'a Expr, place: String) {
         if let Some(view) = self.view_of(value) {
+            // Views of one array kept on every iteration of a loop (`windows.append(signal[i:i
+            // + n])`) together cover the array: a copy would free nothing.
+            if view.base.depth < self.depth {
+                return;
+            }
             let range = value.range();
             self.found.push((range, value, view, place));
         } else if let Some(name) = self.large_part_of(value) {
@@ -467,7 +492,10 @@ impl<'c, 'a> Function<'c, 'a> {
             Expr::Name(name) => self.bases.get(name.id.as_str()).copied(),
             Expr::Call(call) => {
                 if let Some(base) = big_source(self.checker, expr) {
-                    return Some(base);
+                    return Some(Base {
+                        depth: self.depth,
+                        ..base
+                    });
                 }
                 let qualified = self.checker.semantic.qualified_name(&call.func);
                 if let Some(q) = qualified.as_deref()
@@ -503,6 +531,7 @@ impl<'c, 'a> Function<'c, 'a> {
                 let base = self.base_of(&subscript.value)?;
                 Some(Base {
                     multi_dim: false,
+                    maybe_container: false,
                     ..base
                 })
             }
@@ -542,6 +571,9 @@ impl<'c, 'a> Function<'c, 'a> {
             Expr::Name(name) => self.views.get(name.id.as_str()).cloned(),
             Expr::Subscript(subscript) => {
                 let base = self.base_of(&subscript.value)?;
+                if base.maybe_container {
+                    return None;
+                }
                 small_index(&subscript.slice, base).then(|| View {
                     base,
                     base_name: base_name(&subscript.value),
