@@ -100,6 +100,11 @@ impl WorkspaceFacts {
         self.classes.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// Every class of the workspace (to find a class's subclasses by their bases).
+    pub fn all_classes(&self) -> impl Iterator<Item = &ClassFacts> {
+        self.classes.values().flatten()
+    }
+
     /// Whether some module shrinks the module-level container `pkg.mod.name`.
     pub fn is_shrunk(&self, qualified: &str) -> bool {
         self.shrunk_containers.contains(qualified)

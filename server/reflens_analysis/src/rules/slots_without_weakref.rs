@@ -1,23 +1,64 @@
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::Ranged;
+
 use crate::checker::Checker;
 use crate::declare_rule;
+use crate::diagnostic::{Diagnostic, Edit, Fix};
+use crate::helpers::walk_classes;
+use crate::registry::Rule;
 
 declare_rule! {
     /// ## What it finds
-    /// A class with `__slots__` but no `'__weakref__'` whose instances are weak-referenced.
+    /// A class with a literal `__slots__` that lacks `'__weakref__'`, whose instances are
+    /// weak-referenced somewhere in the workspace: `weakref.ref(self)` in one of its methods,
+    /// `weakref.proxy(Node(...))`, `weakref.finalize(node, ...)` or a `WeakSet`/`WeakValueDictionary`
+    /// fed with a `Node` (a local bound to `Node(...)` or a parameter annotated `Node`).
+    ///
+    /// It stays quiet when the instances can be weak-referenced after all: when a base class
+    /// without `__slots__` (or with `'__weakref__'` in them) already gives the instances a
+    /// `__weakref__` slot, when a base class is unknown (defined outside the workspace), when
+    /// `__slots__` is not a literal, when the workspace has a subclass of it that has a
+    /// `__weakref__` slot (the weak references may be to instances of that subclass), and when
+    /// another class of the same name has one. Subclasses of `int`, `bytes` and `tuple` cannot
+    /// have a non-empty `__slots__` and are not reported.
     ///
     /// ## Why it keeps memory alive
-    /// (Being written.)
+    /// Without a `__weakref__` slot, `weakref.ref(obj)` raises `TypeError: cannot create weak
+    /// reference to 'Node' object`. The code that wanted a weak reference (a cache, a registry,
+    /// a parent pointer) either fails at run time or, once someone "fixes" the error, holds a
+    /// strong reference instead: the cache or registry then keeps every instance it ever saw
+    /// alive, and parent/child links become reference cycles that wait for the cyclic garbage
+    /// collector.
     ///
     /// ## Example
     /// ```python
-    /// pass
+    /// import weakref
+    ///
+    /// class Node:
+    ///     __slots__ = ("parent", "children")
+    ///
+    ///     def __init__(self, parent=None):
+    ///         self.parent = parent
+    ///         self.children = []
+    ///
+    ///     def add(self, child):
+    ///         child.parent = weakref.ref(self)
+    ///         self.children.append(child)
     /// ```
     ///
     /// ## Fix
-    /// (Being written.)
+    /// Add `'__weakref__'` to `__slots__`:
+    ///
+    /// ```python
+    /// class Node:
+    ///     __slots__ = ("parent", "children", "__weakref__")
+    /// ```
     ///
     /// ## Fix safety
-    /// (Being written.)
+    /// Safe: it only adds a slot, so instances become weak-referenceable and everything else
+    /// behaves as before. Each instance grows by one pointer (8 bytes on 64-bit builds), and code
+    /// that inspects `Node.__slots__` sees one more name. The fix is offered only when no base
+    /// class already provides `__weakref__` (adding it twice would be a `TypeError`).
     pub struct SlotsWithoutWeakref {
         code: "RL205",
         name: "slots-without-weakref",
@@ -26,4 +67,236 @@ declare_rule! {
     }
 }
 
-pub(crate) fn check(_checker: &mut Checker) {}
+/// How far base and subclass chains are followed.
+const MAX_DEPTH: usize = 12;
+
+pub(crate) fn check(checker: &mut Checker) {
+    if !checker.source.contains("__slots__") {
+        return;
+    }
+    let mut found = Vec::new();
+    walk_classes(checker.suite, &mut |class| {
+        if let Some(diagnostic) = check_class(checker, class) {
+            found.push(diagnostic);
+        }
+    });
+    for diagnostic in found {
+        checker.report(diagnostic);
+    }
+}
+
+fn check_class(checker: &Checker, class: &ast::StmtClassDef) -> Option<Diagnostic> {
+    let name = class.name.as_str();
+    let (target, value) = slots_assignment(class)?;
+    let slots = literal_slots(value)?;
+    if slots.iter().any(|slot| slot == "__weakref__") {
+        return None;
+    }
+    if !checker.workspace.is_weakly_referenced(name) {
+        return None;
+    }
+    // Every base must be known to lack `__weakref__`.
+    for base in class.bases() {
+        if base_weakref(checker, base) != Weakref::Lacks {
+            return None;
+        }
+    }
+    // Another class of this name (in another module) that has `__weakref__` may be the one
+    // that is weak-referenced.
+    if checker.workspace.classes_named(name).iter().any(|other| {
+        other
+            .slots
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|n| n == "__weakref__"))
+    }) {
+        return None;
+    }
+    // The weak references may be to instances of a subclass that has `__weakref__`.
+    if has_weakref_subclass(checker, name, 0) {
+        return None;
+    }
+    let message = format!(
+        "`{name}` defines `__slots__` without `'__weakref__'`, yet its instances are weak-referenced: `weakref.ref()` on one raises `TypeError`, and the usual workaround (a strong reference in a cache or registry) keeps every `{name}` alive"
+    );
+    let diagnostic = Diagnostic::new(Rule::SlotsWithoutWeakref, target.range(), message);
+    Some(match fix(checker, value) {
+        Some(fix) => diagnostic.with_fix(fix),
+        None => diagnostic.with_note(
+            "No automatic fix: `__slots__` is not written as a tuple, list, set or string literal.",
+        ),
+    })
+}
+
+/// The `__slots__ = ...` statement of a class body: its target and value.
+fn slots_assignment(class: &ast::StmtClassDef) -> Option<(&Expr, &Expr)> {
+    // The last assignment wins, as at run time.
+    class.body.iter().rev().find_map(|stmt| match stmt {
+        Stmt::Assign(assign) => match assign.targets.as_slice() {
+            [target @ Expr::Name(name)] if name.id.as_str() == "__slots__" => {
+                Some((target, &*assign.value))
+            }
+            _ => None,
+        },
+        Stmt::AnnAssign(assign) => match (&*assign.target, assign.value.as_deref()) {
+            (target @ Expr::Name(name), Some(value)) if name.id.as_str() == "__slots__" => {
+                Some((target, value))
+            }
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// The names of a literal `__slots__`; `None` when it is not a literal of strings.
+fn literal_slots(expr: &Expr) -> Option<Vec<String>> {
+    let elements: Vec<&Expr> = match expr {
+        Expr::Tuple(tuple) => tuple.iter().collect(),
+        Expr::List(list) => list.iter().collect(),
+        Expr::Set(set) => set.iter().collect(),
+        Expr::StringLiteral(_) => vec![expr],
+        _ => return None,
+    };
+    elements
+        .into_iter()
+        .map(|element| match element {
+            Expr::StringLiteral(string) => Some(string.value.to_str().to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Weakref {
+    /// The base gives its subclasses' instances a `__weakref__` slot.
+    Provides,
+    /// Known not to.
+    Lacks,
+    /// Unknown (defined outside the workspace, computed), or a base (`tuple`, `int`) whose
+    /// subclasses cannot have a `__weakref__` slot at all.
+    Unknown,
+}
+
+fn base_weakref(checker: &Checker, base: &Expr) -> Weakref {
+    // `Generic[T]`, `Protocol[T]`.
+    let base = match base {
+        Expr::Subscript(subscript) => &*subscript.value,
+        _ => base,
+    };
+    if let Some(qualified) = checker.semantic.qualified_name(base) {
+        if let Some(known) = known_base(&qualified) {
+            return known;
+        }
+    }
+    let name = match base {
+        Expr::Name(name) => name.id.as_str(),
+        Expr::Attribute(attr) => attr.attr.as_str(),
+        _ => return Weakref::Unknown,
+    };
+    named_base_weakref(checker, name, 0)
+}
+
+/// Bases whose instances have no `__weakref__` (and whose subclasses may add one).
+fn known_base(qualified: &str) -> Option<Weakref> {
+    match qualified {
+        "builtins.object"
+        | "object"
+        | "builtins.dict"
+        | "builtins.list"
+        | "builtins.set"
+        | "typing.Generic"
+        | "typing.Protocol"
+        | "typing_extensions.Protocol"
+        | "abc.ABC" => Some(Weakref::Lacks),
+        _ if qualified.starts_with("collections.abc.") => Some(Weakref::Lacks),
+        _ => None,
+    }
+}
+
+/// A base class by name: what the workspace's classes of that name say (all must lack it).
+fn named_base_weakref(checker: &Checker, name: &str, depth: usize) -> Weakref {
+    if let Some(known) = known_base(name) {
+        return known;
+    }
+    if depth > MAX_DEPTH {
+        return Weakref::Unknown;
+    }
+    let short = name.rsplit('.').next().unwrap_or(name);
+    let classes = checker.workspace.classes_named(short);
+    if classes.is_empty() {
+        return Weakref::Unknown;
+    }
+    let mut verdict = Weakref::Lacks;
+    for class in classes {
+        let here = match &class.slots {
+            // No (literal) `__slots__`: instances have `__dict__` and `__weakref__`.
+            None => Weakref::Provides,
+            Some(slots) if slots.iter().any(|s| s == "__weakref__") => Weakref::Provides,
+            Some(_) => class
+                .bases
+                .iter()
+                .map(|base| named_base_weakref(checker, base, depth + 1))
+                .find(|verdict| *verdict != Weakref::Lacks)
+                .unwrap_or(Weakref::Lacks),
+        };
+        if here != Weakref::Lacks {
+            verdict = here;
+        }
+    }
+    verdict
+}
+
+/// Whether a class of the workspace derives from `name` (at any depth) and has `__weakref__`.
+fn has_weakref_subclass(checker: &Checker, name: &str, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    checker.workspace.all_classes().any(|class| {
+        class
+            .bases
+            .iter()
+            .any(|base| base.rsplit('.').next() == Some(name))
+            && class.name != name
+            && (class
+                .slots
+                .as_ref()
+                .is_none_or(|slots| slots.iter().any(|s| s == "__weakref__"))
+                || has_weakref_subclass(checker, &class.name, depth + 1))
+    })
+}
+
+/// Adds `'__weakref__'` to the literal.
+fn fix(checker: &Checker, value: &Expr) -> Option<Fix> {
+    let elements: Vec<&Expr> = match value {
+        Expr::Tuple(tuple) => tuple.iter().collect(),
+        Expr::List(list) => list.iter().collect(),
+        Expr::Set(set) => set.iter().collect(),
+        Expr::StringLiteral(_) => vec![value],
+        _ => return None,
+    };
+    let quote = elements
+        .first()
+        .map(|first| checker.slice(first.range()))
+        .and_then(|text| {
+            text.trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .chars()
+                .next()
+        })
+        .filter(|c| *c == '\'' || *c == '"')
+        .unwrap_or('"');
+    let slot = format!("{quote}__weakref__{quote}");
+    let edit = match (value, elements.last()) {
+        // `__slots__ = "a"` → `("a", "__weakref__")`.
+        (Expr::StringLiteral(_), _) => Edit::replacement(
+            format!("({}, {slot})", checker.slice(value.range())),
+            value.range(),
+        ),
+        // Empty `()` / `[]`.
+        (Expr::Tuple(tuple), None) if tuple.parenthesized => {
+            Edit::replacement(format!("({slot},)"), value.range())
+        }
+        (Expr::List(_), None) => Edit::replacement(format!("[{slot}]"), value.range()),
+        (_, None) => return None,
+        (_, Some(last)) => Edit::insertion(format!(", {slot}"), last.end()),
+    };
+    Some(Fix::safe("Add `'__weakref__'` to `__slots__`", vec![edit]))
+}
