@@ -1,23 +1,89 @@
+use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::Ranged;
+
 use crate::checker::Checker;
 use crate::declare_rule;
+use crate::diagnostic::{Diagnostic, Edit, Fix};
+use crate::helpers::{
+    MethodKind, NewContainer, deep, first_parameter, is_long_lived_class, method_kind,
+    new_container, walk_classes,
+};
+use crate::registry::Rule;
 
 declare_rule! {
     /// ## What it finds
-    /// An observer or callback list that keeps its subscribers alive.
+    /// A class that keeps its subscribers in a plain list, set or dict attribute named like
+    /// one (`self._observers`, `_listeners`, `_subscribers`, `_callbacks`, `_watchers`,
+    /// `_receivers`, `_hooks`, `_handlers`), grows it with a parameter of a public
+    /// subscription method (`subscribe`, `add_listener`, `register_callback`, `on`, `watch`,
+    /// `connect`, `attach`...), and offers no way to take a subscriber out again: nothing in
+    /// the class removes from the container (`.remove`, `.discard`, `.pop`, `.clear`, `del`,
+    /// rebinding it outside `__init__`) and it has no `unsubscribe`/`remove_*`/`disconnect`/
+    /// `detach`/`unregister`/`off` method.
+    ///
+    /// And only when the file shows objects subscribing themselves through that method:
+    /// some method of another object calls it with `self`, a bound method of `self`
+    /// (`bus.subscribe(self.on_event)`) or a lambda using `self`. This is the variant chosen
+    /// for precision: a subscription API without any removal that instances use to register
+    /// themselves keeps every such instance alive as long as the subject; a registry of
+    /// plain functions (`manager.add_handler(text_handler)`) or a short-lived subject does not
+    /// leak anything, and without seeing the subscribers the rule cannot tell. Lists that only collect configuration
+    /// (`add_handler` on a builder) are not matched because both the container name and the
+    /// method name must say "subscription". Not reported: subscribers stored weakly
+    /// (`weakref.WeakSet`, `weakref.ref(cb)`, `WeakMethod`, which is what
+    /// `django.dispatch.Signal.connect` does by default: it stores a `weakref.ref`/`WeakMethod`
+    /// of the receiver and also offers `disconnect`), a parameter rebound before it is stored,
+    /// private methods, and enums and metaclasses.
     ///
     /// ## Why it keeps memory alive
-    /// (Being written.)
+    /// The subject refers to each subscriber, so a subscriber lives at least as long as the
+    /// subject. An observer that registers a bound method (`bus.subscribe(self.on_event)`)
+    /// keeps its whole instance alive through the method's `__self__`. When the subject is
+    /// long-lived (an application-wide event bus, a model shared by views, a settings object)
+    /// every view, session or request handler that ever subscribed stays in memory, and keeps
+    /// receiving notifications after its owner thought it was gone. Without a removal method
+    /// the subscribers cannot even clean up after themselves.
     ///
     /// ## Example
     /// ```python
-    /// pass
+    /// class EventBus:
+    ///     def __init__(self):
+    ///         self._observers = set()
+    ///
+    ///     def subscribe(self, observer):
+    ///         self._observers.add(observer)
+    ///
+    ///     def publish(self, event):
+    ///         for observer in self._observers:
+    ///             observer.notify(event)
     /// ```
     ///
     /// ## Fix
-    /// (Being written.)
+    /// Hold subscriber objects weakly, so that a subscriber disappears from the bus when its
+    /// last other reference goes:
+    ///
+    /// ```python
+    /// import weakref
+    ///
+    /// class EventBus:
+    ///     def __init__(self):
+    ///         self._observers = weakref.WeakSet()
+    /// ```
+    ///
+    /// For callbacks, store `weakref.WeakMethod(cb)` for bound methods (and call the result
+    /// of calling it, checking for `None`), or add an `unsubscribe` method and make
+    /// subscribers call it.
     ///
     /// ## Fix safety
-    /// (Being written.)
+    /// The `weakref.WeakSet` fix is offered only for a set initialised once, filled with
+    /// `.add`, whose elements are used as objects (`observer.notify(...)`) and never called
+    /// directly. It is unsafe: a subscriber that nothing else refers to (a temporary object
+    /// created just to subscribe) now vanishes and stops receiving events, and elements must
+    /// be weak-referenceable (not `__slots__` classes without `__weakref__`, not `int` or
+    /// `str`). No fix is offered for callback lists: a `WeakSet` or `WeakMethod` would drop
+    /// lambdas, plain closures and bound methods the caller does not keep, so the callbacks
+    /// would silently stop firing.
     pub struct StrongObserverList {
         code: "RL203",
         name: "strong-observer-list",
@@ -26,4 +92,525 @@ declare_rule! {
     }
 }
 
-pub(crate) fn check(_checker: &mut Checker) {}
+const CONTAINER_WORDS: &[&str] = &[
+    "observer",
+    "listener",
+    "subscriber",
+    "subscription",
+    "callback",
+    "watcher",
+    "receiver",
+    "hook",
+    "handler",
+];
+
+const METHOD_WORDS: &[&str] = &[
+    "subscribe",
+    "listen",
+    "observ",
+    "watch",
+    "connect",
+    "register",
+    "callback",
+    "hook",
+    "handler",
+    "attach",
+    "receiver",
+];
+
+const REMOVAL_WORDS: &[&str] = &[
+    "unsubscribe",
+    "remove",
+    "disconnect",
+    "detach",
+    "unregister",
+    "unwatch",
+    "discard",
+    "clear",
+    "reset",
+    "cancel",
+];
+
+fn is_subscription_container(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    CONTAINER_WORDS.iter().any(|word| lower.contains(word))
+}
+
+fn is_subscription_method(name: &str) -> bool {
+    if name.starts_with('_') {
+        return false;
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("un") || lower.starts_with("remove") || lower.starts_with("dis") {
+        return false;
+    }
+    matches!(lower.as_str(), "on" | "add" | "bind")
+        || METHOD_WORDS.iter().any(|word| lower.contains(word))
+}
+
+fn is_removal_method(name: &str) -> bool {
+    let lower = name.trim_start_matches('_').to_ascii_lowercase();
+    lower == "off" || REMOVAL_WORDS.iter().any(|word| lower.contains(word))
+}
+
+/// `this.attr` → `attr`.
+fn self_attr<'a>(expr: &'a Expr, this: &str) -> Option<&'a str> {
+    match expr {
+        Expr::Attribute(attr) if matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == this) => {
+            Some(attr.attr.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// The container attribute an expression reaches through subscripts and `.get`/`.setdefault`
+/// calls: `self._handlers[event]`, `self._handlers.setdefault(event, [])` → `_handlers`.
+fn container_of<'a>(expr: &'a Expr, this: &str) -> Option<&'a str> {
+    if let Some(attr) = self_attr(expr, this) {
+        return Some(attr);
+    }
+    match expr {
+        Expr::Subscript(sub) => container_of(&sub.value, this),
+        Expr::Call(call) => match &*call.func {
+            Expr::Attribute(method)
+                if matches!(method.attr.as_str(), "setdefault" | "get" | "__getitem__") =>
+            {
+                container_of(&method.value, this)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// True if `value` is the parameter `param`, or a tuple/list holding it.
+fn holds_param(value: &Expr, param: &str) -> bool {
+    match value {
+        Expr::Name(name) => name.id.as_str() == param,
+        Expr::Tuple(tuple) => tuple.iter().any(|elt| holds_param(elt, param)),
+        Expr::List(list) => list.iter().any(|elt| holds_param(elt, param)),
+        _ => false,
+    }
+}
+
+/// Calls `f` on every statement of `body`, inside compound statements but not inside nested
+/// functions and classes.
+fn for_each_stmt<'a>(body: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
+    struct Walker<'f, 'a>(&'f mut dyn FnMut(&'a Stmt));
+    impl<'a> StatementVisitor<'a> for Walker<'_, 'a> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            (self.0)(stmt);
+            match stmt {
+                Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
+                _ => deep(|| walk_stmt(self, stmt)),
+            }
+        }
+    }
+    let mut walker = Walker(f);
+    walker.visit_body(body);
+}
+
+/// A store of a parameter into a container attribute: `self.X.append(p)`, `.add(p)`,
+/// `.insert(i, p)`, `.appendleft(p)`, `self.X[k] = p`, `self.X[k].append(p)`,
+/// `self.X.setdefault(k, []).append(p)`, also with `(p, extra)` tuples.
+struct Store<'a> {
+    container: &'a str,
+    param: &'a str,
+    method: &'a str,
+    range: ruff_text_size::TextRange,
+}
+
+fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
+    let params: Vec<&str> = def
+        .parameters
+        .iter_non_variadic_params()
+        .skip(1)
+        .map(|p| p.parameter.name.as_str())
+        .collect();
+    // A parameter rebound before it is stored (`receiver = weakref.ref(receiver)`) is not
+    // the caller's object any more.
+    let mut rebound: Vec<&str> = Vec::new();
+    for_each_stmt(&def.body, &mut |stmt| {
+        if let Stmt::Assign(assign) = stmt {
+            for target in &assign.targets {
+                if let Expr::Name(name) = target {
+                    rebound.push(name.id.as_str());
+                }
+            }
+        }
+    });
+    let mut out = Vec::new();
+    for_each_stmt(&def.body, &mut |stmt| {
+        let (container, value, method) = match stmt {
+            Stmt::Expr(ast::StmtExpr { value, .. }) => {
+                let Expr::Call(call) = &**value else { return };
+                let Expr::Attribute(method) = &*call.func else {
+                    return;
+                };
+                let args = &call.arguments.args;
+                let value = match (method.attr.as_str(), args.len()) {
+                    ("append" | "add" | "appendleft", 1) => &args[0],
+                    ("insert", 2) => &args[1],
+                    _ => return,
+                };
+                let Some(container) = container_of(&method.value, this) else {
+                    return;
+                };
+                (container, value, method.attr.as_str())
+            }
+            Stmt::Assign(assign) => {
+                let [Expr::Subscript(sub)] = assign.targets.as_slice() else {
+                    return;
+                };
+                let Some(container) = container_of(&sub.value, this) else {
+                    return;
+                };
+                (container, &*assign.value, "[]")
+            }
+            _ => return,
+        };
+        if !is_subscription_container(container) {
+            return;
+        }
+        for param in &params {
+            if holds_param(value, param) && !rebound.contains(param) {
+                out.push(Store {
+                    container,
+                    param,
+                    method,
+                    range: stmt.range(),
+                });
+                return;
+            }
+        }
+    });
+    out
+}
+
+/// Whether anything in the class body takes elements out of `self.<container>`.
+fn removes_from(class: &ast::StmtClassDef, container: &str) -> bool {
+    struct Finder<'c> {
+        container: &'c str,
+        in_init: bool,
+        found: bool,
+    }
+    impl Finder<'_> {
+        fn mentions(&self, expr: &Expr) -> bool {
+            ruff_python_ast::helpers::any_over_expr(
+                expr,
+                |e: &Expr| matches!(e, Expr::Attribute(attr) if attr.attr.as_str() == self.container),
+            )
+        }
+    }
+    impl<'a> ruff_python_ast::visitor::Visitor<'a> for Finder<'_> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            match stmt {
+                Stmt::FunctionDef(def) => {
+                    let was = self.in_init;
+                    self.in_init = def.name.as_str() == "__init__";
+                    deep(|| ruff_python_ast::visitor::walk_stmt(self, stmt));
+                    self.in_init = was;
+                    return;
+                }
+                Stmt::Delete(delete) => {
+                    if delete.targets.iter().any(|t| self.mentions(t)) {
+                        self.found = true;
+                    }
+                }
+                Stmt::Assign(assign) if !self.in_init => {
+                    for target in &assign.targets {
+                        let rebinding = match target {
+                            Expr::Attribute(attr) => attr.attr.as_str() == self.container,
+                            Expr::Subscript(sub) => {
+                                sub.slice.is_slice_expr()
+                                    && matches!(&*sub.value, Expr::Attribute(attr) if attr.attr.as_str() == self.container)
+                            }
+                            _ => false,
+                        };
+                        if rebinding {
+                            self.found = true;
+                        }
+                    }
+                }
+                Stmt::AugAssign(aug) if self.mentions(&aug.target) => {
+                    if !matches!(aug.op, ast::Operator::Add) {
+                        self.found = true;
+                    }
+                }
+                _ => {}
+            }
+            deep(|| ruff_python_ast::visitor::walk_stmt(self, stmt));
+        }
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            if let Expr::Call(call) = expr
+                && let Expr::Attribute(method) = &*call.func
+                && matches!(
+                    method.attr.as_str(),
+                    "remove"
+                        | "discard"
+                        | "pop"
+                        | "popitem"
+                        | "clear"
+                        | "difference_update"
+                        | "intersection_update"
+                        | "popleft"
+                )
+                && self.mentions(&method.value)
+            {
+                self.found = true;
+            }
+            deep(|| ruff_python_ast::visitor::walk_expr(self, expr));
+        }
+    }
+    let mut finder = Finder {
+        container,
+        in_init: false,
+        found: false,
+    };
+    ruff_python_ast::visitor::Visitor::visit_body(&mut finder, &class.body);
+    finder.found
+}
+
+/// Names of methods that some method of the file calls on another object with its own
+/// instance or one of its bound methods: `bus.subscribe(self)`, `model.add_listener(self.on_change)`,
+/// `runner.on("done", lambda job: self.record(job))`.
+fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
+    struct Calls<'s> {
+        this: &'s str,
+        out: Vec<String>,
+    }
+    impl<'a> ruff_python_ast::visitor::Visitor<'a> for Calls<'_> {
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            if let Expr::Call(call) = expr
+                && let Expr::Attribute(method) = &*call.func
+                && !matches!(&*method.value, Expr::Name(n) if n.id.as_str() == self.this)
+            {
+                let this = self.this;
+                let holds_self = call
+                    .arguments
+                    .args
+                    .iter()
+                    .chain(call.arguments.keywords.iter().map(|k| &k.value))
+                    .any(|arg| match arg {
+                        Expr::Name(n) => n.id.as_str() == this,
+                        Expr::Attribute(attr) => {
+                            matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == this)
+                        }
+                        Expr::Lambda(lambda) => ruff_python_ast::helpers::any_over_expr(
+                            &lambda.body,
+                            |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == this),
+                        ),
+                        _ => false,
+                    });
+                if holds_self {
+                    self.out.push(method.attr.to_string());
+                }
+            }
+            deep(|| ruff_python_ast::visitor::walk_expr(self, expr));
+        }
+    }
+    let mut out = Vec::new();
+    walk_classes(checker.suite, &mut |class| {
+        for stmt in &class.body {
+            if let Stmt::FunctionDef(def) = stmt
+                && let Some(this) = first_parameter(def)
+            {
+                let mut calls = Calls {
+                    this,
+                    out: Vec::new(),
+                };
+                ruff_python_ast::visitor::Visitor::visit_body(&mut calls, &def.body);
+                out.extend(calls.out);
+            }
+        }
+    });
+    out
+}
+
+pub(crate) fn check(checker: &mut Checker) {
+    let subscribed = self_subscribed_methods(checker);
+    if subscribed.is_empty() {
+        return;
+    }
+    let mut found = Vec::new();
+    walk_classes(checker.suite, &mut |class| {
+        if is_long_lived_class(checker, class) {
+            return;
+        }
+        let has_removal_method = class.body.iter().any(
+            |stmt| matches!(stmt, Stmt::FunctionDef(def) if is_removal_method(def.name.as_str())),
+        );
+        if has_removal_method {
+            return;
+        }
+        let mut reported: Vec<&str> = Vec::new();
+        for stmt in &class.body {
+            let Stmt::FunctionDef(def) = stmt else {
+                continue;
+            };
+            if method_kind(checker, def) != MethodKind::Instance
+                || !is_subscription_method(def.name.as_str())
+                || !subscribed.iter().any(|name| name == def.name.as_str())
+            {
+                continue;
+            }
+            let Some(this) = first_parameter(def) else {
+                continue;
+            };
+            for store in stores_in(def, this) {
+                if reported.contains(&store.container) {
+                    continue;
+                }
+                let Some(inits) = initialisations(checker, class, store.container) else {
+                    continue;
+                };
+                if removes_from(class, store.container) {
+                    continue;
+                }
+                reported.push(store.container);
+                found.push(diagnostic(checker, class, def, &store, &inits));
+            }
+        }
+    });
+    for diagnostic in found {
+        checker.report(diagnostic);
+    }
+}
+
+/// The expressions that initialise `self.<container>` in the class's methods, if every one of
+/// them is a new plain container (a weak container or anything unknown returns `None`).
+fn initialisations<'a>(
+    checker: &Checker,
+    class: &'a ast::StmtClassDef,
+    container: &str,
+) -> Option<Vec<(&'a Expr, NewContainer<'a>)>> {
+    let mut inits = Vec::new();
+    let mut unknown = false;
+    for stmt in &class.body {
+        let Stmt::FunctionDef(def) = stmt else {
+            continue;
+        };
+        let Some(this) = first_parameter(def) else {
+            continue;
+        };
+        for_each_stmt(&def.body, &mut |stmt| {
+            let (targets, value): (&[Expr], &Expr) = match stmt {
+                Stmt::Assign(assign) => (&assign.targets, &assign.value),
+                Stmt::AnnAssign(ast::StmtAnnAssign {
+                    target,
+                    value: Some(value),
+                    ..
+                }) => (std::slice::from_ref(&**target), &**value),
+                _ => return,
+            };
+            if targets
+                .iter()
+                .any(|t| self_attr(t, this) == Some(container))
+            {
+                match new_container(checker, value) {
+                    Some(kind) => inits.push((value, kind)),
+                    None => unknown = true,
+                }
+            }
+        });
+    }
+    (!unknown && !inits.is_empty()).then_some(inits)
+}
+
+fn diagnostic(
+    checker: &Checker,
+    class: &ast::StmtClassDef,
+    def: &ast::StmtFunctionDef,
+    store: &Store,
+    inits: &[(&Expr, NewContainer)],
+) -> Diagnostic {
+    let message = format!(
+        "`{this}.{container}` keeps every `{param}` passed to `{class}.{method}` alive as long as the `{class}` lives: `{class}` has no way to remove one",
+        container = store.container,
+        this = first_parameter(def).unwrap_or("self"),
+        param = store.param,
+        class = class.name,
+        method = def.name,
+    );
+    let diagnostic = Diagnostic::new(Rule::StrongObserverList, store.range, message);
+    match weakset_fix(checker, class, store, inits) {
+        Ok(fix) => diagnostic.with_fix(fix),
+        Err(note) => diagnostic.with_note(note),
+    }
+}
+
+fn weakset_fix(
+    checker: &Checker,
+    class: &ast::StmtClassDef,
+    store: &Store,
+    inits: &[(&Expr, NewContainer)],
+) -> Result<Fix, String> {
+    let callbacks = "No automatic fix: the subscribers may be callbacks (lambdas, closures, bound methods) that a weak container would drop at once; add an `unsubscribe` method, or store `weakref.WeakMethod(cb)` for bound methods.";
+    let lower = store.container.to_ascii_lowercase();
+    if ["callback", "hook", "handler"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        return Err(callbacks.to_owned());
+    }
+    let [(init, NewContainer::Set)] = inits else {
+        return Err(
+            "No automatic fix: a weak container keeps no order or duplicates (`weakref.WeakSet`) or needs keys (`weakref.WeakValueDictionary`); add an `unsubscribe` method, or make the container a `weakref.WeakSet`."
+                .to_owned(),
+        );
+    };
+    if store.method != "add" || !matches!(init, Expr::Call(call) if call.arguments.is_empty()) {
+        return Err(callbacks.to_owned());
+    }
+    if !elements_used_as_objects(class, store.container) {
+        return Err(callbacks.to_owned());
+    }
+    let (weakset, import) = checker.import_edit("weakref", "WeakSet");
+    let mut edits = vec![Edit::replacement(format!("{weakset}()"), init.range())];
+    edits.extend(import);
+    Ok(Fix::unsafe_(
+        format!("Hold the subscribers in a `{weakset}`"),
+        edits,
+    ))
+}
+
+/// True if every loop over `self.<container>` uses its element as an object
+/// (`observer.notify(...)`) and none calls it directly, and there is at least one such loop.
+fn elements_used_as_objects(class: &ast::StmtClassDef, container: &str) -> bool {
+    struct Loops<'c> {
+        container: &'c str,
+        as_object: bool,
+        called: bool,
+    }
+    impl<'a> ruff_python_ast::visitor::Visitor<'a> for Loops<'_> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if let Stmt::For(for_) = stmt
+                && let Expr::Name(var) = &*for_.target
+                && ruff_python_ast::helpers::any_over_expr(
+                    &for_.iter,
+                    |e: &Expr| matches!(e, Expr::Attribute(attr) if attr.attr.as_str() == self.container),
+                )
+            {
+                let var = var.id.as_str();
+                let called = ruff_python_ast::helpers::any_over_body(
+                    &for_.body,
+                    |e: &Expr| matches!(e, Expr::Call(call) if matches!(&*call.func, Expr::Name(n) if n.id.as_str() == var)),
+                );
+                let as_object = ruff_python_ast::helpers::any_over_body(
+                    &for_.body,
+                    |e: &Expr| matches!(e, Expr::Call(call) if matches!(&*call.func, Expr::Attribute(attr) if matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == var))),
+                );
+                self.called |= called;
+                self.as_object |= as_object;
+            }
+            deep(|| ruff_python_ast::visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut loops = Loops {
+        container,
+        as_object: false,
+        called: false,
+    };
+    ruff_python_ast::visitor::Visitor::visit_body(&mut loops, &class.body);
+    loops.as_object && !loops.called
+}

@@ -1,0 +1,38 @@
+"""Scratch directories for a document-conversion service, one per request."""
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+import weakref
+
+
+class ScratchDir:
+    def __init__(self, prefix="convert-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        self.outputs = []
+        atexit.register(self.cleanup)  # expect: RL502
+        self._finalizer = weakref.finalize(self, self.cleanup)  # expect: RL502
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def convert(document_bytes, target="pdf"):
+    scratch = ScratchDir()
+    source = scratch.file("input.docx")
+    with open(source, "wb") as handle:
+        handle.write(document_bytes)
+    subprocess.run(
+        ["soffice", "--headless", "--convert-to", target, "--outdir", scratch.path, source],
+        check=True,
+        timeout=120,
+    )
+    with open(scratch.file(f"input.{target}"), "rb") as handle:
+        result = handle.read()
+    scratch.cleanup()
+    return result
