@@ -216,6 +216,11 @@ impl Server {
         }
     }
 
+    /// Drops the messages no wait has consumed yet (older publishes a later wait must not see).
+    pub fn forget_unread(&mut self) {
+        self.unread.clear();
+    }
+
     /// Every message received so far, in arrival order.
     pub fn received(&self) -> &[Value] {
         &self.received

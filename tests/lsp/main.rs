@@ -1250,7 +1250,10 @@ fn workspace_facts_cross_files_and_follow_edits() {
     // finding goes away from the first file.
     let tracking_uri = file_uri(&root.join("pkg/tracking.py"));
     let mut tracking = Doc::open(&mut server, &tracking_uri, WEAK_TRACKER);
+    server.diagnostics(&tracking_uri, 1);
+    server.forget_unread();
     tracking.replace(&mut server, STRONG_TRACKER);
+    server.diagnostics(&tracking_uri, tracking.version);
     server.notification("textDocument/publishDiagnostics", |params| {
         params["uri"] == nodes_uri.as_str()
             && params["version"] == nodes.version
@@ -1259,6 +1262,7 @@ fn workspace_facts_cross_files_and_follow_edits() {
                 .is_some_and(|d| !d.iter().any(|d| d["code"] == "RL205"))
     });
     // And back.
+    server.forget_unread();
     tracking.replace(&mut server, WEAK_TRACKER);
     server.notification("textDocument/publishDiagnostics", |params| {
         params["uri"] == nodes_uri.as_str()

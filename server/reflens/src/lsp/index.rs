@@ -26,10 +26,13 @@ pub struct WorkspaceIndex {
 impl WorkspaceIndex {
     /// The merged facts, as of the last change.
     pub fn snapshot(&self) -> Arc<WorkspaceFacts> {
-        self.merged
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.snapshot_with_generation().0
+    }
+
+    /// The merged facts and their generation, read together.
+    pub fn snapshot_with_generation(&self) -> (Arc<WorkspaceFacts>, u64) {
+        let merged = self.merged.read().unwrap_or_else(|e| e.into_inner());
+        (merged.clone(), self.generation.load(Ordering::SeqCst))
     }
 
     /// Bumped whenever the merged facts change.
@@ -98,7 +101,9 @@ impl WorkspaceIndex {
         for entry in &self.files {
             merged.add(entry.value());
         }
-        *self.merged.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(merged);
+        // Bumped under the write lock, so that a snapshot and its generation always match.
+        let mut slot = self.merged.write().unwrap_or_else(|e| e.into_inner());
+        *slot = Arc::new(merged);
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -413,13 +413,13 @@ impl Shared {
                 // from the same parse, before the rules read the workspace.
                 Some(file) => analyze_updating(&text.text, &settings, &module, is_package, &mut |facts| {
                     facts_changed = index.update(file, facts);
-                    let snapshot = index.snapshot();
-                    seen = Some((snapshot.clone(), index.generation()));
+                    let (snapshot, generation) = index.snapshot_with_generation();
+                    seen = Some((snapshot.clone(), generation));
                     snapshot
                 }),
                 None => {
-                    let snapshot = index.snapshot();
-                    seen = Some((snapshot.clone(), index.generation()));
+                    let (snapshot, generation) = index.snapshot_with_generation();
+                    seen = Some((snapshot.clone(), generation));
                     let context = FileContext {
                         module: &module,
                         is_package,
@@ -430,7 +430,7 @@ impl Shared {
             };
             // Input too large or too deep to parse: the workspace was not consulted.
             let (workspace, facts_generation) =
-                seen.unwrap_or_else(|| (index.snapshot(), index.generation()));
+                seen.unwrap_or_else(|| index.snapshot_with_generation());
             (
                 Analysis {
                     version,
@@ -1433,7 +1433,7 @@ async fn index_workspace(client: Client, shared: Arc<Shared>) {
         shared.index.len(),
         started.elapsed().as_secs_f64()
     );
-    tracing::info!("{message}");
+    tracing::info!("{message} (facts changed: {changed})");
     if let Some(progress) = progress {
         progress.finish_with_message(message).await;
     }
