@@ -28,7 +28,9 @@ declare_rule! {
     /// `.numpy()`, `.cpu()`, `.to(device)`, `.clone()`), or a comprehension. `del` used to tidy
     /// a namespace, to break a reference cycle or to drop an exception is left alone. Nor is
     /// anything reported when the container or the other name is itself deleted, rebound or
-    /// cleared before the `del` (or deleted later, for another name: `del x` then `del raw`).
+    /// cleared before the `del` (or deleted later, for another name: `del x` then `del raw`),
+    /// nor when the object holding the reference is `x` itself or is deleted in the scope too
+    /// (`c2.c1 = c1` … `del c1, c2`): that is a cycle that `gc.collect()` does free.
     ///
     /// ## Why it keeps memory alive
     /// `del x` only removes the name `x`; the object is freed when its last reference goes. A
@@ -238,10 +240,11 @@ struct Reference<'a> {
 enum Holder<'a> {
     /// A container named by a local or global name (`items.append(x)`, `d[k] = x`).
     Container(&'a str),
-    /// A container reached through an attribute or subscript (`self.items.append(x)`).
-    Other,
-    /// An attribute (`self._last = x`), by its text.
-    Attribute(&'a str),
+    /// A container reached through an attribute or subscript (`self.items.append(x)`), with
+    /// the name the chain starts from.
+    Other(Option<&'a str>),
+    /// An attribute (`self._last = x`): the name the chain starts from, and the attribute.
+    Attribute(Option<&'a str>, &'a str),
     /// Another name (`raw = x`), or a function keeping a default value.
     Name(&'a str),
 }
@@ -308,10 +311,11 @@ fn check_del<'a>(
                         || (matches!(holder, Holder::Name(_))
                             && flat[index + 1..].iter().any(|e| deletes_name(e.stmt, c)))
                 }
-                Holder::Attribute(text) => {
-                    later.iter().any(|e| drops_attribute(checker, e.stmt, text))
+                Holder::Attribute(base, attr) => {
+                    later.iter().any(|e| drops_attribute(checker, e.stmt, attr))
+                        || base_dropped(flat, delete, *base, x)
                 }
-                Holder::Other => false,
+                Holder::Other(base) => base_dropped(flat, delete, *base, x),
             };
             if !dropped {
                 found = Some(Reference {
@@ -499,7 +503,7 @@ fn keeps<'a>(stmt: &'a Stmt, x: &str) -> Vec<Holder<'a>> {
             {
                 out.push(match &*method.value {
                     Expr::Name(container) => Holder::Container(container.id.as_str()),
-                    _ => Holder::Other,
+                    other => Holder::Other(root_name(other)),
                 });
             }
         }
@@ -519,9 +523,14 @@ fn keeps<'a>(stmt: &'a Stmt, x: &str) -> Vec<Holder<'a>> {
                     }
                     Expr::Subscript(subscript) => out.push(match &*subscript.value {
                         Expr::Name(container) => Holder::Container(container.id.as_str()),
-                        _ => Holder::Other,
+                        other => Holder::Other(root_name(other)),
                     }),
-                    Expr::Attribute(attr) => out.push(Holder::Attribute(attr_text(attr))),
+                    Expr::Attribute(attr) => {
+                        out.push(Holder::Attribute(
+                            root_name(&attr.value),
+                            attr.attr.as_str(),
+                        ));
+                    }
                     _ => {}
                 }
             }
@@ -531,7 +540,12 @@ fn keeps<'a>(stmt: &'a Stmt, x: &str) -> Vec<Holder<'a>> {
                 Expr::Name(name) if name.id.as_str() != x => {
                     out.push(Holder::Name(name.id.as_str()))
                 }
-                Expr::Attribute(attr) => out.push(Holder::Attribute(attr_text(attr))),
+                Expr::Attribute(attr) => {
+                    out.push(Holder::Attribute(
+                        root_name(&attr.value),
+                        attr.attr.as_str(),
+                    ));
+                }
                 _ => {}
             }
         }
@@ -563,10 +577,32 @@ fn keeps<'a>(stmt: &'a Stmt, x: &str) -> Vec<Holder<'a>> {
     out
 }
 
-/// `self.a.b` as written (attribute chains of names only).
-fn attr_text(attr: &ast::ExprAttribute) -> &str {
-    // Only the last segment is needed to compare targets loosely; keep the attribute name.
-    attr.attr.as_str()
+/// The name an attribute or subscript chain starts from: `self` in `self.a.b[k]`.
+fn root_name(expr: &Expr) -> Option<&str> {
+    let mut current = expr;
+    loop {
+        match current {
+            Expr::Name(name) => return Some(name.id.as_str()),
+            Expr::Attribute(attr) => current = &attr.value,
+            Expr::Subscript(subscript) => current = &subscript.value,
+            _ => return None,
+        }
+    }
+}
+
+/// Whether the object holding the reference is itself garbage: it is `x` (a self-reference),
+/// or a name that the scope deletes too (`c2.c1 = c1` … `del c1, c2`), so that
+/// `gc.collect()` frees the whole cycle.
+fn base_dropped(flat: &[Flat], delete: &ast::StmtDelete, base: Option<&str>, x: &str) -> bool {
+    let Some(base) = base else {
+        return false;
+    };
+    base == x
+        || delete
+            .targets
+            .iter()
+            .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == base))
+        || flat.iter().any(|e| deletes_name(e.stmt, base))
 }
 
 /// Whether `stmt` deletes, rebinds or empties the name `c`.

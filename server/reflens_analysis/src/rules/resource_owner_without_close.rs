@@ -26,8 +26,12 @@ declare_rule! {
     ///   the kind's own release: `shutdown()` for executors, `wait()`/`terminate()` for
     ///   processes, `cleanup()` for temporary directories), a bound release passed on
     ///   (`atexit.register(self._f.close)`), `with self._f:`, `contextlib.closing(self._f)`,
-    ///   `stack.enter_context(self._f)`, `return self._f` (the caller owns it), `del self._f`
-    ///   or `self._f = None`;
+    ///   `stack.enter_context(self._f)`, `return self._f` (the caller owns it), another name
+    ///   or attribute for it (`self.conn = self._f`, which some other code may close),
+    ///   `del self._f` or `self._f = None`; `with self._f:` counts too, except for sqlite3,
+    ///   psycopg2 and pyodbc connections, whose `with` ends a transaction and does not close;
+    /// - mixins (classes named `…Mixin`), whose release comes from the classes they are
+    ///   mixed into;
     /// - the class defines `__getattr__`/`__getattribute__` (it may forward `close()` to what it
     ///   wraps);
     /// - a base class may provide the release: a base class of the module or of the workspace
@@ -174,6 +178,10 @@ struct Held<'a> {
 }
 
 fn check_class<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Option<Diagnostic> {
+    // A mixin's release comes from the classes it is mixed into.
+    if class.name.as_str().ends_with("Mixin") || class.name.as_str().ends_with("Mixin_") {
+        return None;
+    }
     if defines_release(&class.body) || uses_finalize(checker, class) {
         return None;
     }
@@ -493,10 +501,8 @@ fn handled_attributes<'a>(
                             self.handled.push(attr);
                         }
                     }
-                    // `other = self._f`: someone else may own it now.
-                    if assign.targets.iter().any(|t| !t.is_attribute_expr()) {
-                        self.escapes(&assign.value);
-                    }
+                    // `other = self._f`, `self.conn = self.cli`: someone else may own it now.
+                    self.escapes(&assign.value);
                 }
                 _ => {}
             }

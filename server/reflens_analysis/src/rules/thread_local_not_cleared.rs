@@ -25,6 +25,9 @@ declare_rule! {
     /// test of the thread-local (`if not hasattr(_local, "conn"):`, `if _local.conn is None:`)
     /// or in an `except AttributeError:` handler. Such a per-thread cache of a reusable object
     /// is what `threading.local` is for: it stays alive, but it does not change with each task.
+    /// Nor is a plain setter (`def set_current(popen): _tls.current = popen`, a function named
+    /// `set…` that only assigns its argument): its callers reset the value by passing `None`,
+    /// often from other modules.
     ///
     /// ## Why it keeps memory alive
     /// A thread-local value lives as long as its thread. Web servers, executors and task queues
@@ -322,9 +325,18 @@ impl<'a> Scan<'_, 'a> {
         let Some(argument) = self.argument_in(value) else {
             return;
         };
-        let Some((function, _)) = self.functions.last() else {
+        let Some((function, parameters)) = self.functions.last() else {
             return;
         };
+        // A plain setter (`def set_current(popen): _tls.current = popen`): its callers decide
+        // the value's lifetime and reset it by passing `None` (`set_current(None)` in a
+        // `finally`), possibly from other modules.
+        if kind == SetKind::Assign
+            && matches!(value, Expr::Name(n) if parameters.contains(&n.id.as_str()))
+            && is_setter(function)
+        {
+            return;
+        }
         let top_level = stmt.filter(|stmt| function.body.iter().any(|s| std::ptr::eq(s, *stmt)));
         self.sets.push(Set {
             holder: slot.0,
@@ -386,6 +398,24 @@ fn collect_names<'a>(expr: &'a Expr, out: &mut Vec<&'a str>) {
         }
     }
     Names(out).visit_expr(expr);
+}
+
+/// A setter: a function named `set…` whose body only assigns attributes (and declares
+/// globals).
+fn is_setter(function: &ast::StmtFunctionDef) -> bool {
+    function
+        .name
+        .as_str()
+        .trim_start_matches('_')
+        .to_ascii_lowercase()
+        .starts_with("set")
+        && crate::helpers::body_without_docstring(&function.body)
+            .iter()
+            .all(|stmt| match stmt {
+                Stmt::Assign(assign) => assign.targets.iter().all(Expr::is_attribute_expr),
+                Stmt::Global(_) | Stmt::Pass(_) => true,
+                _ => false,
+            })
 }
 
 fn is_constant(expr: &Expr) -> bool {

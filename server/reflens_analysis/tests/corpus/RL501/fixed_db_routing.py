@@ -18,7 +18,7 @@ def connection():
 
 def activate_tenant(tenant_id, settings):
     _tenant.id = tenant_id
-    _tenant.settings = settings
+    _tenant.config = {"timeout": 30, **settings}
 
 
 def deactivate_tenant():

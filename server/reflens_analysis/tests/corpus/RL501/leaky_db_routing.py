@@ -18,7 +18,7 @@ def connection():
 
 def activate_tenant(tenant_id, settings):
     _tenant.id = tenant_id  # expect: RL501
-    _tenant.settings = settings  # expect: RL501
+    _tenant.config = {"timeout": 30, **settings}  # expect: RL501
 
 
 def tenant_query(sql, params=()):
