@@ -18,7 +18,9 @@ declare_rule! {
     /// block (the save-and-restore idiom), no `delattr`, no `_local.__dict__.clear()`, no new
     /// `threading.local()` in its place. It also finds a container in a thread-local that a
     /// function grows with its arguments (`_local.seen.add(key)`, `_local.log.append(entry)`,
-    /// `_local.by_id[k] = obj`) while nothing ever clears, pops or replaces it.
+    /// `_local.by_id[k] = obj`) while nothing ever clears, pops or replaces it (an assignment
+    /// of a new container outside lazy initialisation, `setattr(_local, "x", [...])` included,
+    /// counts as replacing it).
     ///
     /// Not reported: values that do not come from the function's arguments (a connection made
     /// from a module-level setting), and the lazy-initialisation idiom — a value created under a
@@ -106,12 +108,14 @@ pub(crate) fn check(checker: &mut Checker) {
         sets: Vec::new(),
         cleared: FxHashSet::default(),
         cleared_all: FxHashSet::default(),
+        replaced: FxHashSet::default(),
     };
     scan.visit_body(checker.suite);
     let Scan {
         sets,
         cleared,
         cleared_all,
+        replaced,
         ..
     } = scan;
     let mut reported: FxHashSet<(Holder, &str)> = FxHashSet::default();
@@ -119,6 +123,8 @@ pub(crate) fn check(checker: &mut Checker) {
     for set in &sets {
         if cleared_all.contains(&set.holder)
             || cleared.contains(&(set.holder.clone(), set.attr.to_owned()))
+            || (set.kind == SetKind::Grow
+                && replaced.contains(&(set.holder.clone(), set.attr.to_owned())))
             || !reported.insert((set.holder.clone(), set.attr))
         {
             continue;
@@ -231,6 +237,9 @@ struct Scan<'c, 'a> {
     sets: Vec<Set<'a>>,
     cleared: FxHashSet<(Holder<'a>, String)>,
     cleared_all: FxHashSet<Holder<'a>>,
+    /// Attributes assigned outside lazy initialisation: a container there is replaced from
+    /// time to time, so it does not grow for ever.
+    replaced: FxHashSet<(Holder<'a>, String)>,
 }
 
 impl<'a> Scan<'_, 'a> {
@@ -355,9 +364,12 @@ impl<'a> Scan<'_, 'a> {
             if self.functions.is_empty() {
                 return;
             }
+            if self.guards == 0 && self.in_handler == 0 {
+                self.replaced.insert((slot.0.clone(), slot.1.to_owned()));
+            }
             if is_constant(value) || self.in_finally > 0 {
                 self.cleared.insert((slot.0, slot.1.to_owned()));
-            } else if value_is_empty_container(value) {
+            } else if value_is_empty_container(value) && self.guards == 0 && self.in_handler == 0 {
                 // `_local.items = []` starts afresh: a reset for a container.
                 self.cleared.insert((slot.0.clone(), slot.1.to_owned()));
                 self.record(slot, target.range(), SetKind::Assign, value, Some(stmt));
@@ -612,6 +624,10 @@ impl<'a> Visitor<'a> for Scan<'_, 'a> {
                 match call.arguments.args.get(1) {
                     Some(Expr::StringLiteral(attr)) => {
                         let name = attr.value.to_str();
+                        if func.id.as_str() == "setattr" && self.guards == 0 && self.in_handler == 0
+                        {
+                            self.replaced.insert((holder.clone(), name.to_owned()));
+                        }
                         let deletes = func.id.as_str() == "delattr"
                             || call.arguments.args.get(2).is_some_and(is_constant);
                         if deletes {
