@@ -49,6 +49,44 @@ pub struct ClassFacts {
     /// The names in a literal `__slots__` (`None` without `__slots__` or when it is not literal).
     pub slots: Option<Vec<String>>,
     pub has_del: bool,
+    /// Whether the class defines a method that may release what its instances hold (`close`,
+    /// `shutdown`, `__exit__`, `__getattr__` delegation, ...: see [`is_release_method`]).
+    #[serde(default)]
+    pub may_release: bool,
+}
+
+/// Method names through which a class may release what it holds: `close`, `shutdown`, `stop`,
+/// `release`, `dispose`, `cleanup`, `terminate`, `disconnect`, `teardown`, `finish`, `quit`
+/// (with any prefix or suffix: `server_close`, `_close_all`), the context-manager and
+/// finalizer protocols, and `__getattr__` (which may forward `close()` to what it wraps).
+pub fn is_release_method(name: &str) -> bool {
+    if matches!(
+        name,
+        "__exit__" | "__aexit__" | "__del__" | "__getattr__" | "__getattribute__" | "tearDown"
+    ) {
+        return true;
+    }
+    let lower = name.to_ascii_lowercase();
+    [
+        "close",
+        "shutdown",
+        "stop",
+        "release",
+        "dispose",
+        "cleanup",
+        "clean_up",
+        "terminate",
+        "disconnect",
+        "teardown",
+        "tear_down",
+        "finish",
+        "finalize",
+        "quit",
+        "destroy",
+        "kill",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
 }
 
 /// The merged facts of every module of a workspace.
@@ -129,6 +167,10 @@ fn may_have_facts(source: &str) -> bool {
         "del ",
         "close",
         "__exit__",
+        "shutdown",
+        "release",
+        "terminate",
+        "stop",
     ]
     .iter()
     .any(|needle| source.contains(needle))
@@ -384,6 +426,10 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
                     match member {
                         Stmt::FunctionDef(def) if def.name.as_str() == "__del__" => {
                             facts.has_del = true;
+                            facts.may_release = true;
+                        }
+                        Stmt::FunctionDef(def) if is_release_method(def.name.as_str()) => {
+                            facts.may_release = true;
                         }
                         Stmt::Assign(assign)
                             if assign.targets.len() == 1

@@ -569,6 +569,16 @@ fn is_resource_call(
     None
 }
 
+/// For other rules (RL402): what a call creates, if it creates a resource this rule knows:
+/// the resource's description ("file", "executor", ...), the methods that release it, and
+/// whether `with resource:` releases it (not for sqlite3 connections).
+pub(crate) fn resource_created_by(
+    checker: &Checker,
+    call: &ast::ExprCall,
+) -> Option<(&'static str, &'static [&'static str], bool)> {
+    is_resource_call(checker, call, None).map(|kind| (kind.what, kind.releases, kind.with_releases))
+}
+
 fn wraps_file_object(checker: &Checker, call: &ast::ExprCall) -> bool {
     if call.arguments.find_keyword("fileobj").is_some() {
         return true;

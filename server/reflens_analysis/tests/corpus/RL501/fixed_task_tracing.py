@@ -1,0 +1,51 @@
+"""Tracing for jobs run on a thread pool."""
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+
+
+class Tracer:
+    def __init__(self):
+        self._spans = threading.local()
+
+    def start(self, job):
+        self._spans.job = job
+        self._spans.started = time.monotonic()
+        self._spans.events = []
+
+    def finish(self):
+        elapsed = time.monotonic() - self._spans.started
+        log.info("job %s took %.3fs (%d events)", self._spans.job.name, elapsed, len(self._spans.events))
+        del self._spans.job
+        del self._spans.events
+
+    def event(self, message, payload):
+        self._spans.events.append((message, len(payload)))
+
+
+tracer = Tracer()
+
+
+class Job:
+    def __init__(self, name, rows):
+        self.name = name
+        self.rows = rows
+
+
+def run_job(job):
+    tracer.start(job)
+    try:
+        total = sum(len(row) for row in job.rows)
+        tracer.event("summed", job.rows)
+    finally:
+        tracer.finish()
+    return total
+
+
+def run_all(jobs):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(run_job, jobs))
