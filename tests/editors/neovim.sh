@@ -49,12 +49,17 @@ fi
 "$nvim" --version | head -n 1 >&2
 
 # ---- reflens -----------------------------------------------------------------------------
+# REFLENS_PROFILE=debug uses the debug build (tests/run.sh has just made it); the default is
+# the release build a user would install.
+profile=${REFLENS_PROFILE:-release}
+if [[ $profile == debug ]]; then build_flags=(); else build_flags=(--profile "$profile"); fi
+bin=target/$profile
 if [[ ${REFLENS_SKIP_BUILD:-} != 1 ]]; then
-    say "cargo build --release"
-    cargo build --release --quiet
+    say "cargo build ${build_flags[*]}"
+    cargo build "${build_flags[@]}" --quiet
 fi
-for built in target/release/reflens target/release/libreflens_agent_native.so; do
-    [[ -f $built ]] || { say "missing $built (run cargo build --release)"; exit 1; }
+for built in "$bin/reflens" "$bin/libreflens_agent_native.so"; do
+    [[ -f $built ]] || { say "missing $built (run cargo build ${build_flags[*]})"; exit 1; }
 done
 
 # ---- the test ----------------------------------------------------------------------------
@@ -69,7 +74,7 @@ chmod 700 "$scratch/runtime"
 
 status=0
 (
-    export PATH="$root/target/release:$PATH"
+    export PATH="$root/$bin:$PATH"
     export XDG_CONFIG_HOME=$scratch/config XDG_DATA_HOME=$scratch/data XDG_STATE_HOME=$scratch/state
     export XDG_CACHE_HOME=$scratch/cache XDG_RUNTIME_DIR=$scratch/runtime
     export REFLENS_WORKSPACE=$workspace REFLENS_RESULTS=$results

@@ -14,7 +14,17 @@
 #
 # Exit status: 0 when every step passed, or when a package registry needed for a missing piece
 # is unreachable (it prints "SKIPPED: <reason>"); 1 on any failure.
+#
+#   --reuse-vsix   skip the release build and the packaging when a .vsix from an earlier run is
+#                  in the cache (for iterating on the driver; the extension may then be stale)
 set -euo pipefail
+reuse_vsix=0
+for arg in "$@"; do
+    case $arg in
+        --reuse-vsix) reuse_vsix=1 ;;
+        *) echo "vscode.sh: unknown argument $arg" >&2; exit 2 ;;
+    esac
+done
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cache=$root/.cache/editors/vscode
 results=$root/tests/results/editors/vscode
@@ -27,6 +37,10 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 skip() { echo "SKIPPED: $*"; exit 0; }
 
 mkdir -p "$cache" "$results"
+# code-server and Chromium write into XDG folders: keep them out of the home folder.
+XDG=$cache/xdg
+mkdir -p "$XDG"/{config,data,cache}
+export XDG_CONFIG_HOME=$XDG/config XDG_DATA_HOME=$XDG/data XDG_CACHE_HOME=$XDG/cache
 rm -f "$results"/*.png "$results"/*.log "$results"/*.txt "$results"/*.json
 
 # A failed install is a skip only when its registry cannot be reached.
@@ -76,16 +90,16 @@ chmod +x "$N24/bin/node" 2>/dev/null || true
 step "3 code-server $CODE_SERVER_VERSION"
 CS_DIR=$cache/code-server
 CS_ENTRY=$CS_DIR/node_modules/code-server/out/node/entry.js
-if [[ ! -f $CS_DIR/.installed-$CODE_SERVER_VERSION || ! -f $CS_ENTRY ]]; then
+cs_version() { "$N24/bin/node" -p 'require(process.argv[1]).version' "$CS_DIR/node_modules/code-server/package.json" 2>/dev/null; }
+if [[ ! -f $CS_ENTRY || $(cs_version) != "$CODE_SERVER_VERSION" ]]; then
     rm -rf "$CS_DIR" && mkdir -p "$CS_DIR"
     echo '{"private":true}' >"$CS_DIR/package.json"
     # Native modules build against Node 24's headers (the machine's npm config points at Node 20's).
     (cd "$CS_DIR" && PATH=$N24/bin:$PATH npm_config_nodedir=$N24 \
         npm install --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >"$results/code-server-install.log" 2>&1) ||
         after_npm_failure "npm install code-server@$CODE_SERVER_VERSION failed (see $results/code-server-install.log)"
-    touch "$CS_DIR/.installed-$CODE_SERVER_VERSION"
 fi
-PATH=$N24/bin:$PATH "$N24/bin/node" "$CS_ENTRY" --version | head -1
+PATH=$N24/bin:$PATH "$N24/bin/node" "$CS_ENTRY" --version | tail -1
 
 # ---- 4. playwright-core -------------------------------------------------------------------
 step "4 playwright-core"
@@ -98,20 +112,24 @@ if ! cmp -s "$here/package-lock.json" "$DRIVER/package-lock.json" || [[ ! -d $DR
 fi
 
 # ---- 5. the server and the .vsix ----------------------------------------------------------
-step "5 cargo build --release"
-(cd "$root" && cargo build --release 2>&1 | tail -3)
-[[ -x $root/target/release/reflens && -f $root/target/release/libreflens_agent_native.so ]] ||
-    fail "cargo build --release did not produce target/release/reflens and libreflens_agent_native.so"
-
-step "6 build the .vsix (editors/vscode/scripts/package.sh)"
 VSIX=$cache/reflens.vsix
-"$root/editors/vscode/scripts/package.sh" --out "$VSIX" >"$results/package.log" 2>&1 || {
-    tail -30 "$results/package.log"
-    if grep -qiE 'ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|network' "$results/package.log"; then
-        after_npm_failure "npm ci of the extension failed (see $results/package.log)"
-    fi
-    fail "packaging the extension failed (see $results/package.log)"
-}
+if [[ $reuse_vsix == 1 && -f $VSIX ]]; then
+    step "5-6 reusing $VSIX (--reuse-vsix)"
+else
+    step "5 cargo build --release"
+    (cd "$root" && cargo build --release 2>&1 | tail -3)
+    [[ -x $root/target/release/reflens && -f $root/target/release/libreflens_agent_native.so ]] ||
+        fail "cargo build --release did not produce target/release/reflens and libreflens_agent_native.so"
+
+    step "6 build the .vsix (editors/vscode/scripts/package.sh)"
+    "$root/editors/vscode/scripts/package.sh" --out "$VSIX" >"$results/package.log" 2>&1 || {
+        tail -30 "$results/package.log"
+        if grep -qiE 'ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|network' "$results/package.log"; then
+            after_npm_failure "npm ci of the extension failed (see $results/package.log)"
+        fi
+        fail "packaging the extension failed (see $results/package.log)"
+    }
+fi
 ls -la "$VSIX"
 
 # ---- 6. a fresh code-server profile with the extension --------------------------------------
@@ -154,7 +172,7 @@ curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" || fail "code-server did 
 
 status=0
 PATH=$N24/bin:$PATH NODE_PATH=$DRIVER/node_modules "$N24/bin/node" "$here/drive.js" \
-    --url "http://127.0.0.1:$PORT/?folder=$RUN/ws" --workspace "$RUN/ws" --settings "$RUN/user/User/settings.json" \
+    --url "http://127.0.0.1:$PORT/?folder=$RUN/ws" --workspace "$RUN/ws" \
     --out "$results" --chromium "$CHROMIUM" --chrome-data "$RUN/chrome" --docs-image "$results/docs-hover.png" || status=$?
 cp "$RUN/ws/leaky.py" "$results/leaky.py.after.txt" 2>/dev/null || true
 if [[ $status != 0 ]]; then

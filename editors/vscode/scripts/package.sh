@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the reflens VS Code extension into a .vsix: `npm ci`, compile (esbuild bundle), copy the
-# release `reflens` binary and the live agent's native module into bin/, `vsce package`.
+# Builds the reflens VS Code extension into a .vsix: `npm ci`, lint (eslint), type-check
+# (`tsc --noEmit`), unit tests, compile (esbuild bundle), copy the release `reflens` binary and the
+# live agent's native module into bin/, `vsce package`.
 #
 #   editors/vscode/scripts/package.sh [--out FILE] [--binary-dir DIR] [--no-binary]
 #
@@ -33,8 +34,13 @@ fi
 
 echo "package.sh: npm ci" >&2
 npm ci --no-audit --no-fund >&2
-echo "package.sh: typecheck and bundle" >&2
+echo "package.sh: eslint" >&2
+npm run --silent lint >&2
+echo "package.sh: tsc --noEmit" >&2
 npm run --silent typecheck >&2
+echo "package.sh: unit tests" >&2
+npm test >&2
+echo "package.sh: bundle (esbuild)" >&2
 npm run --silent compile -- --production >&2
 
 rm -rf bin

@@ -24,11 +24,17 @@ import { errorText, ServerManager } from './server';
 import { baseName, isAlive, LiveOutput, LiveState, stateLogLine, statusFor } from './status';
 import { DocumentStore, GraphPanel } from './views';
 
+/** How long the server may hold the program's output before sending it (`forward_output` in
+ *  server/reflens/src/live/session.rs batches it every 200 ms), plus a margin. */
+const OUTPUT_BATCH_MS = 300;
+
 export class Live implements vscode.Disposable {
   readonly program: vscode.OutputChannel;
   private readonly status: vscode.StatusBarItem;
   private state: LiveState | undefined;
   private serverProblem: string | undefined;
+  /** Whether the program channel's last write ended a line. */
+  private atLineStart = true;
   private readonly disposables: vscode.Disposable[] = [];
   server!: ServerManager;
 
@@ -52,7 +58,13 @@ export class Live implements vscode.Disposable {
     }
     const line = stateLogLine(state);
     if (line) {
-      this.program.appendLine(line);
+      // The server batches the program's output (up to 200 ms), so the last lines a program
+      // printed can arrive after the state change that follows them: end lines wait that long.
+      if (state.state === 'starting' || state.state === 'ready') {
+        this.writeStateLine(line);
+      } else {
+        setTimeout(() => this.writeStateLine(line), OUTPUT_BATCH_MS);
+      }
     }
     if (state.state === 'crashed') {
       void vscode.window
@@ -68,7 +80,19 @@ export class Live implements vscode.Disposable {
   }
 
   onLiveOutput(output: LiveOutput): void {
-    this.program.append(output.text);
+    if (output.text) {
+      this.program.append(output.text);
+      this.atLineStart = output.text.endsWith('\n');
+    }
+  }
+
+  /** A session line, on a line of its own even when the program's output did not end one. */
+  private writeStateLine(line: string): void {
+    if (!this.atLineStart) {
+      this.program.append('\n');
+    }
+    this.program.appendLine(line);
+    this.atLineStart = true;
   }
 
   onServerChanged(running: boolean, problem?: string): void {
@@ -171,7 +195,7 @@ export class Live implements vscode.Disposable {
       argument.cwd = folder.uri.fsPath;
       argument.root = folder.uri.fsPath;
     }
-    this.program.appendLine(`── starting ${target.trim()} ──`);
+    this.writeStateLine(`── starting ${target.trim()} ──`);
     await this.server.execute('reflens.live.start', argument);
   }
 

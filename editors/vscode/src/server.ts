@@ -308,7 +308,7 @@ export class ServerManager implements vscode.Disposable {
   private async reportMissingBinary(message: string): Promise<void> {
     const choice = await vscode.window.showErrorMessage(message, 'Open Setting', 'Show Log');
     if (choice === 'Open Setting') {
-      await vscode.commands.executeCommand('workbench.action.openSettings', 'reflens.path');
+      await openPathSetting();
     } else if (choice === 'Show Log') {
       this.log.show();
     }
@@ -368,6 +368,21 @@ export class ServerManager implements vscode.Disposable {
     for (const d of this.disposables) {
       d.dispose();
     }
+  }
+}
+
+/** Opens the Settings editor at `reflens.path`, on the tab where it is set: the workspace's, or
+ *  the user's (in a remote window such as code-server, the remote machine's: a machine-scoped
+ *  setting is not read from the local user settings there). */
+export async function openPathSetting(): Promise<void> {
+  const inspected = vscode.workspace.getConfiguration('reflens').inspect<string>('path');
+  const query = { query: 'reflens.path' };
+  if (inspected?.workspaceFolderValue || inspected?.workspaceValue) {
+    await vscode.commands.executeCommand('workbench.action.openWorkspaceSettings', query);
+  } else if (vscode.env.remoteName) {
+    await vscode.commands.executeCommand('workbench.action.openRemoteSettings', query);
+  } else {
+    await vscode.commands.executeCommand('workbench.action.openSettings', 'reflens.path');
   }
 }
 

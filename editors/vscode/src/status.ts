@@ -155,7 +155,7 @@ export function stateLogLine(state: LiveState): string | undefined {
   const target = state.target ?? '';
   switch (state.state) {
     case 'starting':
-      return `── session ${state.session}: starting ${target} ──`;
+      return `── session ${state.session}: starting${target ? ` ${target}` : ''} ──`;
     case 'ready':
       return `── session ${state.session}: ${firstLine(state.detail) || 'ready'}${state.pid ? `, pid ${state.pid}` : ''} ──`;
     case 'running':

@@ -74,5 +74,6 @@ describe('short names', () => {
   it('logs state changes for the program channel', () => {
     assert.equal(stateLogLine(state({ state: 'running' })), undefined);
     assert.match(stateLogLine(state({ state: 'finished', detail: 'SystemExit(3)' })) ?? '', /finished: SystemExit\(3\)/);
+    assert.equal(stateLogLine(state({ state: 'starting', target: null })), '── session 1: starting ──');
   });
 });

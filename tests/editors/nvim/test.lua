@@ -148,6 +148,15 @@ end
 
 local reflens = require('reflens')
 
+-- Every `reflens/liveState` notification in full (the notifications show only a first line).
+local live_states = {}
+api.nvim_create_autocmd('User', {
+  pattern = 'ReflensLiveState',
+  callback = function(args)
+    table.insert(live_states, vim.inspect(args.data))
+  end,
+})
+
 --- Waits for a live state (a notification after `since` in reflens.history).
 local function wait_state(state, since, timeout_ms)
   wait_for(('live state %q (seen: %s)'):format(state, table.concat(reflens.history, ', ')), timeout_ms or 60000, function()
@@ -414,6 +423,7 @@ end)
 io.stderr:write('\n')
 log('%d passed, %d failed', passed, failed)
 save('transcript.txt', transcript)
+save('live_states_full.txt', live_states)
 save('notifications.txt', vim.tbl_map(function(n)
   return ('[%s] %s'):format(tostring(n.level), n.message)
 end, notifications))

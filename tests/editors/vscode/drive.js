@@ -1,7 +1,10 @@
 // Drives code-server (a real VS Code) in headless Chromium for tests/editors/vscode.sh.
 //
-//   node drive.js --url URL --workspace DIR --settings FILE --out DIR --chromium PATH
+//   node drive.js --url URL --workspace DIR --out DIR --chromium PATH
 //                 [--chrome-data DIR] [--docs-image FILE]
+//
+// Settings are changed in the workspace's .vscode/settings.json, as a user would: code-server
+// does not notice a write to the user settings file made outside it.
 //
 // Each step polls for what it expects (never a fixed wait beyond UI settling), saves a
 // screenshot, and the run stops at the first failure with fail.png. Exit status 1 on failure.
@@ -14,7 +17,7 @@ const args = {};
 for (let i = 2; i < process.argv.length; i += 2) {
   args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
 }
-for (const required of ['url', 'workspace', 'settings', 'out', 'chromium']) {
+for (const required of ['url', 'workspace', 'out', 'chromium']) {
   if (!args[required]) {
     console.error(`drive.js: --${required} is required`);
     process.exit(2);
@@ -22,7 +25,7 @@ for (const required of ['url', 'workspace', 'settings', 'out', 'chromium']) {
 }
 const out = args.out;
 const file = path.join(args.workspace, 'leaky.py');
-const originalSettings = fs.readFileSync(args.settings, 'utf8');
+const workspaceSettings = path.join(args.workspace, '.vscode', 'settings.json');
 const originalSource = fs.readFileSync(file, 'utf8');
 const fixedSource = originalSource.replace(
   '    f = open(path, encoding="utf-8")\n    text = f.read()\n',
@@ -84,13 +87,27 @@ async function palette(title) {
   await row.click();
 }
 
-/** The screen box of `token` in the first editor line containing `snippet`. */
+/** The screen box of `token` in the first editor line containing `snippet`. Injected text
+ *  (inlay hints such as "3 refs", rendered in `dyn-rule-*` spans) is not part of the line. */
 async function tokenBox(snippet, token) {
   return page.evaluate(
     ([snippet, token]) => {
+      const injected = (node) => /\bdyn-rule-/.test(node.parentElement?.className || '');
+      const textNodes = (line) => {
+        const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+        const nodes = [];
+        let node;
+        while ((node = walker.nextNode())) {
+          if (!injected(node)) {
+            nodes.push(node);
+          }
+        }
+        return nodes;
+      };
       const lines = document.querySelectorAll('.editor-group-container.active .monaco-editor .view-lines .view-line');
       for (const line of lines) {
-        const text = (line.textContent || '').replace(/\u00a0/g, ' ');
+        const nodes = textNodes(line);
+        const text = nodes.map((n) => n.textContent).join('').replace(/\u00a0/g, ' ');
         const start = text.indexOf(snippet);
         if (start < 0) {
           continue;
@@ -99,12 +116,10 @@ async function tokenBox(snippet, token) {
         if (at < 0) {
           continue;
         }
-        const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
         const range = document.createRange();
         let offset = 0;
         let started = false;
-        let node;
-        while ((node = walker.nextNode())) {
+        for (const node of nodes) {
           const length = node.textContent.length;
           if (!started && at < offset + length) {
             range.setStart(node, at - offset);
@@ -167,9 +182,14 @@ async function squiggles() {
   return page.locator('.editor-group-container.active .monaco-editor .squiggly-warning').count();
 }
 
-function writeSettings(extra) {
-  const settings = JSON.parse(originalSettings);
-  fs.writeFileSync(args.settings, JSON.stringify({ ...settings, ...extra }, null, 2));
+/** Sets workspace settings (replacing what the driver set before). */
+function writeSettings(settings) {
+  fs.mkdirSync(path.dirname(workspaceSettings), { recursive: true });
+  fs.writeFileSync(workspaceSettings, `${JSON.stringify(settings, null, 2)}\n`);
+}
+
+function restoreSettings() {
+  writeSettings({});
 }
 
 function statusItem() {
@@ -187,6 +207,7 @@ async function step(name, run) {
 
 (async () => {
   fs.mkdirSync(out, { recursive: true });
+  restoreSettings();
   const userData = args['chrome-data'] || fs.mkdtempSync(path.join(require('os').tmpdir(), 'chrome-'));
   const context = await chromium.launchPersistentContext(userData, {
     executablePath: args.chromium,
@@ -245,8 +266,14 @@ async function step(name, run) {
       log('hover:', JSON.stringify(text.slice(0, 300)));
       assert(/RL401\s*unclosed-resource/.test(text), 'the hover lacks "RL401 unclosed-resource"');
       assert(/is never closed in load_template\(\)/.test(text.replace(/`/g, '')), 'the hover lacks the message');
-      assert(/Quick fix:.*with. block/i.test(text.replace(/`/g, '')), 'the hover lacks the quick fix');
+      assert(/Quick fix:.*\bwith\s+block/i.test(text.replace(/`/g, '')), 'the hover lacks the quick fix');
       await shot('03-hover.png');
+      if (args['docs-image']) {
+        // The editor with the squiggle and the hover (which overflows the editor), for docs/editors/vscode.md.
+        const editor = await page.locator('.part.editor').boundingBox();
+        await page.screenshot({ path: args['docs-image'], clip: { x: editor.x, y: editor.y, width: Math.min(900, 1280 - editor.x), height: Math.min(editor.height, 480) } });
+        log('screenshot', path.basename(args['docs-image']));
+      }
     });
 
     await step('rule documentation for the finding under the cursor', async () => {
@@ -266,15 +293,30 @@ async function step(name, run) {
       writeSettings({ 'reflens.ignore': ['RL401'] });
       await poll('the squiggle to go with reflens.ignore = ["RL401"]', async () => (await squiggles()) === 0, { timeout: 30000 });
       await shot('05-setting-ignore.png');
-      fs.writeFileSync(args.settings, originalSettings);
+      restoreSettings();
       await poll('the squiggle to come back', async () => (await squiggles()) > 0, { timeout: 30000 });
     });
 
     await step('quick fix rewrites the file', async () => {
-      await clickToken('f = open(', 'open');
-      await page.keyboard.press('Control+Period');
       const action = page.locator('.action-widget .monaco-list-row', { hasText: /in a .?with.? block/ }).first();
-      await action.waitFor({ state: 'visible', timeout: 30000 });
+      let offered = [];
+      await poll(
+        'Ctrl+. on open(...) to offer "Open `f` in a `with` block"',
+        async () => {
+          await page.keyboard.press('Escape');
+          await clickToken('f = open(', 'open');
+          await page.keyboard.press('Control+Period');
+          try {
+            await action.waitFor({ state: 'visible', timeout: 3000 });
+            return true;
+          } catch {
+            offered = await page.locator('.action-widget .monaco-list-row').allInnerTexts().catch(() => []);
+            log('no quick fix menu yet; offered:', JSON.stringify(offered));
+            return false;
+          }
+        },
+        { timeout: 30000, interval: 500 },
+      );
       log('code actions:', JSON.stringify(await page.locator('.action-widget .monaco-list-row').allInnerTexts()));
       await shot('06-quickfix-menu.png');
       await action.click();
@@ -304,21 +346,17 @@ async function step(name, run) {
       assert(count === 3, `CACHE should have 3 references (a global and two items of HANDLERS), the hover says ${count}`);
       assert(/items \[0\], \[1\] of list HANDLERS/.test(text), 'the hover lacks the HANDLERS referrer');
       await shot('10-live-hover.png');
-      if (args['docs-image']) {
-        const editor = await page.locator('.part.editor').boundingBox();
-        await page.screenshot({ path: args['docs-image'], clip: { x: editor.x, y: editor.y, width: Math.min(editor.width, 900), height: Math.min(editor.height, 470) } });
-      }
     });
 
     await step('refcount inlay hints', async () => {
       await page.mouse.move(5, 300);
       await page.keyboard.press('Escape');
       const line = await poll(
-        'an inlay hint "N refs" next to CACHE',
+        'the inlay hint "3 refs" next to CACHE',
         () => page.evaluate(() => {
           for (const l of document.querySelectorAll('.editor-group-container.active .view-line')) {
             const t = (l.textContent || '').replace(/\u00a0/g, ' ');
-            if (t.startsWith('CACHE') && /\d+ refs?/.test(t)) {
+            if (/^CACHE\s*3 refs\b/.test(t)) {
               return t;
             }
           }
@@ -334,7 +372,7 @@ async function step(name, run) {
       await palette('reflens: Show Program Output');
       await poll(
         'the program output in "reflens: program"',
-        async () => /hello from leaky\.py: 1 cached/.test((await page.locator('.part.panel .monaco-editor .view-lines').allInnerTexts()).join('\n')),
+        async () => /hello from leaky\.py: 1 cached/.test((await page.locator('.part.panel .monaco-editor .view-lines').allInnerTexts()).join('\n').replace(/\u00a0/g, ' ')),
         { timeout: 30000 },
       );
       await shot('12-program-output.png');
@@ -353,7 +391,12 @@ async function step(name, run) {
       assert(nodes >= 3, `the graph has ${nodes} nodes`);
       assert(labels.includes('module __main__') && labels.includes('CACHE'), 'the graph lacks the root or the object');
       await shot('13-reference-graph.png');
+      // Close the graph (it opened beside leaky.py without taking the focus).
+      const graphTab = page.locator('.tabs-container .tab', { hasText: 'Reference graph: CACHE' }).first();
+      await graphTab.click();
       await palette('View: Close Editor');
+      await graphTab.waitFor({ state: 'detached', timeout: 15000 });
+      await page.locator('.tabs-container .tab.active', { hasText: 'leaky.py' }).waitFor({ timeout: 15000 });
     });
 
     await step('status bar click stops the session', async () => {
@@ -383,17 +426,39 @@ async function step(name, run) {
       await shot('15-broken-binary.png');
       await toast.first().locator('.monaco-button', { hasText: 'Open Setting' }).click();
       await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: 15000 });
-      await poll('the settings editor to show reflens.path', async () => /Path/.test(await page.locator('.settings-editor .setting-item-title').allInnerTexts().then((t) => t.join(' '))), { timeout: 15000 });
+      // On the tab where the broken value is set (the workspace's), showing that value.
+      await poll(
+        'the settings editor to show reflens.path with the broken value',
+        () =>
+          page.evaluate((broken) => {
+            const editor = document.querySelector('.settings-editor');
+            const titles = [...(editor?.querySelectorAll('.setting-item-title') ?? [])].map((e) => e.textContent || '');
+            const values = [...(editor?.querySelectorAll('.setting-item-control input') ?? [])].map((e) => e.value);
+            return titles.some((t) => /Path/.test(t)) && values.includes(broken);
+          }, broken),
+        { timeout: 15000 },
+      );
       await shot('16-open-setting.png');
-      fs.writeFileSync(args.settings, originalSettings);
-      await poll('the server to come back (status bar without the error)', async () => (await statusItem().locator('.codicon-error').count()) === 0 && (await statusItem().count()) > 0, { timeout: 30000 });
+      await palette('View: Close Editor');
+      await page.locator('.settings-editor').waitFor({ state: 'detached', timeout: 15000 });
+      restoreSettings();
+      // Back to leaky.py (the status bar item shows while a Python file is active).
+      await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'leaky.py' }).first().click();
+      await page.locator('.tabs-container .tab.active', { hasText: 'leaky.py' }).waitFor({ timeout: 15000 });
+      // Back on leaky.py, the status bar item shows the server running again.
+      await poll(
+        'the server to come back (status bar item without the error)',
+        async () => (await statusItem().count()) > 0 && (await statusItem().locator('.codicon-error').count()) === 0 && /reflens/.test(await statusItem().innerText()),
+        { timeout: 30000 },
+      );
+      await shot('17-server-back.png');
     });
   } catch (error) {
     failed = error;
     log('FAIL', error.message.split('\n')[0]);
     await page.screenshot({ path: path.join(out, 'fail.png') }).catch(() => {});
   } finally {
-    fs.writeFileSync(args.settings, originalSettings);
+    restoreSettings();
     fs.writeFileSync(path.join(out, 'steps.json'), JSON.stringify({ results, failed: failed ? failed.message : null }, null, 2));
     await context.close();
   }
