@@ -116,13 +116,18 @@ VSIX=$cache/reflens.vsix
 if [[ $reuse_vsix == 1 && -f $VSIX ]]; then
     step "5-6 reusing $VSIX (--reuse-vsix)"
 else
-    step "5 cargo build --release"
-    (cd "$root" && cargo build --release 2>&1 | tail -3)
-    [[ -x $root/target/release/reflens && -f $root/target/release/libreflens_agent_native.so ]] ||
-        fail "cargo build --release did not produce target/release/reflens and libreflens_agent_native.so"
+    # REFLENS_PROFILE=debug bundles the debug build (tests/run.sh has just made it); the
+    # default is the release build a user would install.
+    profile=${REFLENS_PROFILE:-release}
+    if [[ $profile == debug ]]; then build_flags=(); else build_flags=(--profile "$profile"); fi
+    bin=$root/target/$profile
+    step "5 cargo build ${build_flags[*]}"
+    (cd "$root" && cargo build "${build_flags[@]}" 2>&1 | tail -3)
+    [[ -x $bin/reflens && -f $bin/libreflens_agent_native.so ]] ||
+        fail "cargo build ${build_flags[*]} did not produce $bin/reflens and libreflens_agent_native.so"
 
     step "6 build the .vsix (editors/vscode/scripts/package.sh)"
-    "$root/editors/vscode/scripts/package.sh" --out "$VSIX" >"$results/package.log" 2>&1 || {
+    "$root/editors/vscode/scripts/package.sh" --out "$VSIX" --binary-dir "$bin" >"$results/package.log" 2>&1 || {
         tail -30 "$results/package.log"
         if grep -qiE 'ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|network' "$results/package.log"; then
             after_npm_failure "npm ci of the extension failed (see $results/package.log)"
