@@ -23,7 +23,16 @@ declare_rule! {
     /// - registries filled by decorators (a function that returns its argument, or is used as
     ///   `@decorator`) and by `register...` functions;
     /// - growth with closed keys or items: literals, `ALL_CAPS` constants, enum-like
-    ///   `Class.MEMBER` attributes, and types (`type(x)`, `x.__class__`, `cls`);
+    ///   `Class.MEMBER` attributes, types (`type(x)`, `x.__class__`, `cls`) and parameters
+    ///   with a literal default (flags, modes);
+    /// - dicts and sets keyed by argument values, unless the key is an object identity
+    ///   (`id(obj)`: one entry per object ever seen) or the stored values are instances of the
+    ///   module's own classes: on real code such memos are almost always keyed by a small
+    ///   domain (a language, an alphabet, a configured name), which a linter cannot tell from
+    ///   user ids. Lists and deques that only grow (logs, histories) are reported;
+    /// - `ALL_CAPS` containers and containers with initial contents (tables by convention),
+    ///   and values stored as passed in (`_table[name] = handler`: a registration API), as well
+    ///   as growth in public setter-like functions (`add_...`, `set_...`, `def_...`);
     /// - containers that escape (passed to a function, returned, aliased): someone else may
     ///   clear them.
     ///
@@ -152,6 +161,10 @@ pub(crate) fn check(checker: &mut Checker) {
     let import_time = import_time_functions(checker.suite);
     let mut usage = Usage {
         checker,
+        kinds: candidates
+            .iter()
+            .map(|(n, _, k)| (n.id.to_string(), *k))
+            .collect(),
         names: &names,
         facts: FxHashMap::default(),
         functions: Vec::new(),
@@ -251,6 +264,7 @@ struct FunctionScope<'a> {
 
 struct Usage<'c, 'a> {
     checker: &'c Checker<'a>,
+    kinds: FxHashMap<String, NewContainer<'a>>,
     names: &'c FxHashSet<&'c str>,
     facts: FxHashMap<String, Facts>,
     functions: Vec<FunctionScope<'a>>,
@@ -282,12 +296,28 @@ impl<'a> Usage<'_, 'a> {
         if decisive.is_none_or(|expr| is_closed(expr, scope.def)) {
             return;
         }
+        let identity_key = key.is_some_and(|k| {
+            matches!(k, Expr::Call(call) if self.checker.semantic.resolves_to(&call.func, &["builtins.id"]))
+        });
         // `_table[name] = value` with the value passed in as is: a registration API.
-        if key.is_some() && item.is_some_and(|value| is_parameter_data(value, scope.def)) {
+        if !identity_key
+            && key.is_some()
+            && item.is_some_and(|value| is_parameter_data(value, scope.def))
+        {
             return;
         }
         let user_class_value =
             key.is_some() && item.is_some_and(|value| self.is_user_instance(value, scope.def));
+        // A dict or set keyed by argument values is usually a memo over a small domain (a
+        // language, an alphabet, a config name): only identity keys (`id(obj)`, one entry per
+        // object ever seen) and instances of the module's own classes (state kept per key)
+        // are reported. A list or deque that only grows is a log: reported.
+        let kind = self.kinds.get(name).copied();
+        let sequence =
+            matches!(kind, Some(NewContainer::List | NewContainer::Deque)) && key.is_none();
+        if !(identity_key || user_class_value || sequence) {
+            return;
+        }
         let function = scope.def.name.to_string();
         self.facts
             .entry(name.to_owned())
@@ -310,18 +340,41 @@ impl<'a> Usage<'_, 'a> {
         match value {
             Expr::Call(_) => is_class_call(value),
             Expr::Name(name) => {
-                let mut assigned = Vec::new();
-                for stmt in &def.body {
-                    if let Stmt::Assign(assign) = stmt
-                        && assign
-                            .targets
-                            .iter()
-                            .any(|t| matches!(t, Expr::Name(n) if n.id == name.id))
-                    {
-                        assigned.push(&*assign.value);
+                struct Assigned<'n, 'e> {
+                    name: &'n str,
+                    values: Vec<&'e Expr>,
+                }
+                impl<'e> ruff_python_ast::statement_visitor::StatementVisitor<'e> for Assigned<'_, 'e> {
+                    fn visit_stmt(&mut self, stmt: &'e Stmt) {
+                        match stmt {
+                            Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
+                            Stmt::Assign(assign) => {
+                                if assign.targets.iter().any(
+                                    |t| matches!(t, Expr::Name(n) if n.id.as_str() == self.name),
+                                ) {
+                                    self.values.push(&assign.value);
+                                }
+                            }
+                            _ => deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt)),
+                        }
                     }
                 }
-                matches!(assigned.as_slice(), [only] if is_class_call(only))
+                let mut finder = Assigned {
+                    name: name.id.as_str(),
+                    values: Vec::new(),
+                };
+                ruff_python_ast::statement_visitor::StatementVisitor::visit_body(
+                    &mut finder,
+                    &def.body,
+                );
+                let assigned = finder.values;
+                // `v = _cache.get(k)` then `v = Class(...)`: the memo idiom.
+                assigned.iter().any(|v| is_class_call(v))
+                    && assigned.iter().all(|v| {
+                        is_class_call(v)
+                            || v.is_none_literal_expr()
+                            || matches!(v, Expr::Call(c) if matches!(&*c.func, Expr::Attribute(a) if a.attr.as_str() == "get"))
+                    })
             }
             _ => false,
         }

@@ -28,7 +28,13 @@ declare_rule! {
     /// return `None` too, but only if the object dies between two lines, which code that holds
     /// the object elsewhere never sees); uses inside a `try:` that catches `AttributeError`,
     /// `TypeError`, `ReferenceError` or `Exception`; results returned or passed on without
-    /// being used (the caller decides).
+    /// being used (the caller decides); a local weak reference to an object the same function
+    /// holds and never `del`s (`r = weakref.ref(o)` with `o` a local or parameter, or
+    /// `weakref.WeakMethod(o.method)`), which cannot die while the function runs (closures over
+    /// it are still checked, since they may run later); and `self.<attr> = weakref.ref(x)` when
+    /// the same method gives `self` to `x` to keep (`x.adapter = self`,
+    /// `x.children.append(self)`): a deliberate back-pointer whose owner is alive whenever
+    /// the object is reached through it.
     ///
     /// ## Why it keeps memory alive
     /// A weak reference exists so that its target can be freed: calling it returns the object
@@ -342,10 +348,23 @@ fn bindings(
                     if weak
                         && let (Expr::Name(target), Expr::Call(call)) =
                             (&assign.targets[0], &*assign.value)
-                        && let Some(Expr::Name(referent)) = call.arguments.args.first()
+                        && let Some(referent) = call.arguments.args.first().and_then(|arg| {
+                            // `WeakMethod(o.method)` refers to `o`; `ref(o.attr)` to whatever
+                            // `o.attr` is now.
+                            if arg.is_name_expr()
+                                || self
+                                    .checker
+                                    .semantic
+                                    .resolves_to(&call.func, &["weakref.WeakMethod"])
+                            {
+                                root_of(arg)
+                            } else {
+                                None
+                            }
+                        })
                     {
                         self.referents
-                            .push((target.id.to_string(), referent.id.to_string()));
+                            .push((target.id.to_string(), referent.to_owned()));
                     }
                     for target in &assign.targets {
                         self.target(target, weak);
@@ -998,6 +1017,18 @@ impl Uses<'_> {
         } else if let Expr::Name(name) = target {
             self.name_uses.push((name.id.to_string(), name.range, what));
         }
+    }
+}
+
+/// `o` in `weakref.ref(o)` and `weakref.WeakMethod(o.method)`.
+fn root_of(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(n) => Some(n.id.as_str()),
+        Expr::Attribute(attr) => match &*attr.value {
+            Expr::Name(n) => Some(n.id.as_str()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

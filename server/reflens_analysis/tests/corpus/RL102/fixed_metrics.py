@@ -1,13 +1,13 @@
 """Per-endpoint metrics for a small HTTP API."""
 
+import collections
 import time
 
 _ENDPOINTS = ("login", "logout", "search")
 
-_latencies = {}
+_samples = collections.deque(maxlen=10_000)
 _status_by_endpoint = {}
-_visitors = set()
-_MAX_SAMPLES = 1000
+_inflight = {}
 
 for _name in _ENDPOINTS:
     _status_by_endpoint[_name] = {"ok": 0, "error": 0}
@@ -15,26 +15,25 @@ for _name in _ENDPOINTS:
 
 def observe(endpoint, started, ok):
     elapsed = time.monotonic() - started
-    samples = _latencies.setdefault(endpoint, [])
-    samples.append(elapsed)
-    if len(samples) > _MAX_SAMPLES:
-        del samples[0]
+    _samples.append((endpoint, elapsed))
     bucket = _status_by_endpoint.get(endpoint)
     if bucket is not None:
         bucket["ok" if ok else "error"] += 1
 
 
-def track_visitor(request):
-    if len(_visitors) < 100_000:
-        _visitors.add(request.remote_addr)
+def start_request(request):
+    # Kept so that a debug endpoint can list requests in flight.
+    _inflight[id(request)] = request
+    return time.monotonic()
+
+
+def finish_request(request):
+    _inflight.pop(id(request), None)
 
 
 def snapshot():
-    result = {
-        "endpoints": sorted(_latencies),
-        "visitors": len(_visitors),
+    return {
+        "samples": len(_samples),
+        "inflight": len(_inflight),
         "status": dict(_status_by_endpoint),
     }
-    _visitors.clear()
-    _latencies.clear()
-    return result

@@ -1,33 +1,36 @@
 """Renders e-mail templates; compiled templates are memoized by their source text."""
 
-import functools
+import collections
 import re
 import string
-from collections import defaultdict
+import weakref
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
-_sent_by_recipient = defaultdict(list)
-_MAX_HISTORY = 50
+
+class CompiledTemplate:
+    def __init__(self, source):
+        self.source = source
+        self.template = string.Template(_PLACEHOLDER.sub(r"${\1}", source))
+
+    def render(self, context):
+        return self.template.safe_substitute(context)
 
 
-@functools.lru_cache(maxsize=256)
+_compiled = weakref.WeakValueDictionary()
+_sent_log = collections.deque(maxlen=500)
+
+
 def compile_template(source):
-    return string.Template(_PLACEHOLDER.sub(r"${\1}", source))
-
-
-def render(source, context):
-    return compile_template(source).safe_substitute(context)
+    template = _compiled.get(source)
+    if template is None:
+        template = CompiledTemplate(source)
+        _compiled[source] = template
+    return template
 
 
 def send(mailer, recipient, source, context):
-    body = render(source, context)
+    body = compile_template(source).render(context)
     mailer.deliver(recipient, body)
-    history = _sent_by_recipient[recipient]
-    history.append(body)
-    del history[:-_MAX_HISTORY]
+    _sent_log.append((recipient, body))
     return len(body)
-
-
-def forget(recipient):
-    _sent_by_recipient.pop(recipient, None)

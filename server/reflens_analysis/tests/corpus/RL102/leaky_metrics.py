@@ -4,9 +4,9 @@ import time
 
 _ENDPOINTS = ("login", "logout", "search")
 
-_latencies = {}  # expect: RL102
+_samples = []  # expect: RL102
 _status_by_endpoint = {}
-_visitors = set()  # expect: RL102
+_inflight = {}  # expect: RL102
 
 for _name in _ENDPOINTS:
     _status_by_endpoint[_name] = {"ok": 0, "error": 0}
@@ -14,19 +14,21 @@ for _name in _ENDPOINTS:
 
 def observe(endpoint, started, ok):
     elapsed = time.monotonic() - started
-    _latencies.setdefault(endpoint, []).append(elapsed)
+    _samples.append((endpoint, elapsed))
     bucket = _status_by_endpoint.get(endpoint)
     if bucket is not None:
         bucket["ok" if ok else "error"] += 1
 
 
-def track_visitor(request):
-    _visitors.add(request.remote_addr)
+def start_request(request):
+    # Kept so that a debug endpoint can list requests in flight.
+    _inflight[id(request)] = request
+    return time.monotonic()
 
 
 def snapshot():
     return {
-        "endpoints": sorted(_latencies),
-        "visitors": len(_visitors),
+        "samples": len(_samples),
+        "inflight": len(_inflight),
         "status": dict(_status_by_endpoint),
     }

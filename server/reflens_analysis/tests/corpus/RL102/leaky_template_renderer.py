@@ -2,28 +2,33 @@
 
 import re
 import string
-from collections import defaultdict
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
+
+class CompiledTemplate:
+    def __init__(self, source):
+        self.source = source
+        self.template = string.Template(_PLACEHOLDER.sub(r"${\1}", source))
+
+    def render(self, context):
+        return self.template.safe_substitute(context)
+
+
 _compiled = {}  # expect: RL102
-_sent_by_recipient = defaultdict(list)  # expect: RL102
+_sent_log = []  # expect: RL102
 
 
 def compile_template(source):
     template = _compiled.get(source)
     if template is None:
-        template = string.Template(_PLACEHOLDER.sub(r"${\1}", source))
+        template = CompiledTemplate(source)
         _compiled[source] = template
     return template
 
 
-def render(source, context):
-    return compile_template(source).safe_substitute(context)
-
-
 def send(mailer, recipient, source, context):
-    body = render(source, context)
+    body = compile_template(source).render(context)
     mailer.deliver(recipient, body)
-    _sent_by_recipient[recipient].append(body)
+    _sent_log.append((recipient, body))
     return len(body)
