@@ -296,8 +296,11 @@ impl<'a> Usage<'_, 'a> {
         if decisive.is_none_or(|expr| is_closed(expr, scope.def)) {
             return;
         }
+        let is_id = |k: &Expr| matches!(k, Expr::Call(call) if self.checker.semantic.resolves_to(&call.func, &["builtins.id"]));
+        // `id(obj)`, or a local assigned only from it (`fid = id(frame)`).
         let identity_key = key.is_some_and(|k| {
-            matches!(k, Expr::Call(call) if self.checker.semantic.resolves_to(&call.func, &["builtins.id"]))
+            is_id(k)
+                || matches!(k, Expr::Name(n) if matches!(assigned_values(scope.def, n.id.as_str()).as_slice(), [only] if is_id(only)))
         });
         // `_table[name] = value` with the value passed in as is: a registration API.
         if !identity_key
@@ -340,34 +343,7 @@ impl<'a> Usage<'_, 'a> {
         match value {
             Expr::Call(_) => is_class_call(value),
             Expr::Name(name) => {
-                struct Assigned<'n, 'e> {
-                    name: &'n str,
-                    values: Vec<&'e Expr>,
-                }
-                impl<'e> ruff_python_ast::statement_visitor::StatementVisitor<'e> for Assigned<'_, 'e> {
-                    fn visit_stmt(&mut self, stmt: &'e Stmt) {
-                        match stmt {
-                            Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
-                            Stmt::Assign(assign) => {
-                                if assign.targets.iter().any(
-                                    |t| matches!(t, Expr::Name(n) if n.id.as_str() == self.name),
-                                ) {
-                                    self.values.push(&assign.value);
-                                }
-                            }
-                            _ => deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt)),
-                        }
-                    }
-                }
-                let mut finder = Assigned {
-                    name: name.id.as_str(),
-                    values: Vec::new(),
-                };
-                ruff_python_ast::statement_visitor::StatementVisitor::visit_body(
-                    &mut finder,
-                    &def.body,
-                );
-                let assigned = finder.values;
+                let assigned = assigned_values(def, name.id.as_str());
                 // `v = _cache.get(k)` then `v = Class(...)`: the memo idiom.
                 assigned.iter().any(|v| is_class_call(v))
                     && assigned.iter().all(|v| {
@@ -695,6 +671,37 @@ fn import_time_functions(suite: &[Stmt]) -> FxHashSet<String> {
         .into_iter()
         .filter(|name| defined.contains(name.as_str()) && !names.in_functions.contains(name))
         .collect()
+}
+
+/// The values assigned to the local `name` anywhere in `def` (not in nested definitions).
+fn assigned_values<'e>(def: &'e ast::StmtFunctionDef, name: &str) -> Vec<&'e Expr> {
+    struct Assigned<'n, 'e> {
+        name: &'n str,
+        values: Vec<&'e Expr>,
+    }
+    impl<'e> ruff_python_ast::statement_visitor::StatementVisitor<'e> for Assigned<'_, 'e> {
+        fn visit_stmt(&mut self, stmt: &'e Stmt) {
+            match stmt {
+                Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
+                Stmt::Assign(assign) => {
+                    if assign
+                        .targets
+                        .iter()
+                        .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == self.name))
+                    {
+                        self.values.push(&assign.value);
+                    }
+                }
+                _ => deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt)),
+            }
+        }
+    }
+    let mut finder = Assigned {
+        name,
+        values: Vec::new(),
+    };
+    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut finder, &def.body);
+    finder.values
 }
 
 /// Whether a container expression starts empty (`{}`, `[]`, `set()`, `defaultdict(list)`).
