@@ -23,7 +23,8 @@ declare_rule! {
     ///   module-level container;
     /// - a `logging.handlers.BufferingHandler` subclass whose `shouldFlush` always returns
     ///   `False`: the base class's `emit` appends every record to `self.buffer`, which is then
-    ///   emptied only when someone calls `flush()` or `close()`.
+    ///   emptied only when someone calls `flush()` or `close()` (unless the class itself calls
+    ///   `self.flush()` or empties the buffer in another method).
     ///
     /// Not flagged, on purpose:
     /// - storing text: `self.format(record)`, `record.getMessage()`, `record.msg`;
@@ -233,7 +234,7 @@ pub(crate) fn check(checker: &mut Checker) {
                 }
                 "shouldFlush" if kind.buffering && !kind.memory => {
                     if always_false(def)
-                        && !class_releases.containers.contains("buffer")
+                        && !clears_buffer_outside_flush(class)
                         && !class_flushes(class)
                     {
                         found.push(
@@ -312,6 +313,19 @@ fn always_false(def: &ast::StmtFunctionDef) -> bool {
         if matches!(&**value, Expr::BooleanLiteral(b) if !b.value))
 }
 
+/// Whether a method other than `flush`/`close` (which only run when someone flushes, and
+/// `shouldFlush` never asks) empties `self.buffer`.
+fn clears_buffer_outside_flush(class: &ast::StmtClassDef) -> bool {
+    class.body.iter().any(|stmt| match stmt {
+        Stmt::FunctionDef(def) if !matches!(def.name.as_str(), "flush" | "close") => {
+            let one = std::slice::from_ref(stmt);
+            Releases::collect(one).containers.contains("buffer")
+                && def.name.as_str() != "__init__"
+        }
+        _ => false,
+    })
+}
+
 /// Whether the class calls `self.flush()` itself somewhere (a timer, a size check).
 fn class_flushes(class: &ast::StmtClassDef) -> bool {
     struct V(bool);
@@ -379,6 +393,20 @@ fn collect_add_filter<'a>(suite: &'a [Stmt], out: &mut FxHashSet<&'a str>) {
     V(out).visit_body(suite);
 }
 
+/// The container under `x.setdefault(k, [])` and `x[k]`: `x`.
+fn base_container(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Call(call) => match &*call.func {
+            Expr::Attribute(attr) if matches!(attr.attr.as_str(), "setdefault" | "get") => {
+                deep(|| base_container(&attr.value))
+            }
+            _ => expr,
+        },
+        Expr::Subscript(sub) => deep(|| base_container(&sub.value)),
+        _ => expr,
+    }
+}
+
 struct Store<'a> {
     /// The container (`self.records`, `_RECORDS`).
     container: &'a Expr,
@@ -405,7 +433,7 @@ fn stores<'a>(
     }
     impl<'a> V<'a, '_, '_> {
         fn long_lived(&self, container: &Expr) -> bool {
-            match container {
+            match base_container(container) {
                 Expr::Attribute(attr) => {
                     self.method
                         && matches!(&*attr.value, Expr::Name(n) if Some(n.id.as_str()) == self.self_name)
@@ -448,7 +476,7 @@ fn stores<'a>(
                             Expr::Subscript(sub) if self.long_lived(&sub.value) => {
                                 if let Some(record) = self.held(&assign.value) {
                                     self.out.push(Store {
-                                        container: &sub.value,
+                                        container: base_container(&sub.value),
                                         record,
                                         how: "item",
                                     });
@@ -491,7 +519,7 @@ fn stores<'a>(
                 });
                 if let Some(record) = held {
                     self.out.push(Store {
-                        container: &attr.value,
+                        container: base_container(&attr.value),
                         record,
                         how: "call",
                     });
