@@ -33,6 +33,8 @@ declare_rule! {
     /// - module-level and class-level code (those frames live as long as the program anyway),
     ///   and names declared `global` or `nonlocal`;
     /// - the `as` name of an `except` clause itself, which Python deletes at the end of the block.
+    /// - test modules (`test_*`, `*_test`, `conftest`, a `tests` package): a test function's
+    ///   frame lives for one test, and tests inspect exceptions on purpose.
     ///
     /// ## Why it keeps memory alive
     /// A traceback refers to the frame of every function it passes through, starting with the
@@ -98,6 +100,10 @@ declare_rule! {
 }
 
 pub(crate) fn check(checker: &mut Checker) {
+    // Test code captures frames and exceptions on purpose, for one test.
+    if crate::rules::handler_keeps_records::is_test_module(checker.module) {
+        return;
+    }
     if !checker.source.contains("except") && !checker.source.contains("stack") {
         return;
     }

@@ -173,7 +173,7 @@ fn class_kind(checker: &Checker, class: &ast::StmtClassDef, depth: usize) -> Cla
 }
 
 /// Whether the module is a test module.
-fn is_test_module(module: &str) -> bool {
+pub(crate) fn is_test_module(module: &str) -> bool {
     module.split('.').any(|segment| {
         segment.starts_with("test_")
             || segment.ends_with("_test")

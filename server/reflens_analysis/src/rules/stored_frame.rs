@@ -33,6 +33,8 @@ declare_rule! {
     ///   that drops the frame, a `reset()`);
     /// - `.tb_frame` and `inspect.trace()` stored from an `except` block, which RL301 reports;
     /// - module-level and class-level code, whose frames live as long as the program anyway.
+    /// - test modules (`test_*`, `*_test`, `conftest`, a `tests` package), whose fixtures
+    ///   capture frames on purpose.
     ///
     /// ## Why it keeps memory alive
     /// A frame refers to every local variable of its function, to its globals, and through
@@ -91,6 +93,10 @@ declare_rule! {
 }
 
 pub(crate) fn check(checker: &mut Checker) {
+    // Test code captures frames and exceptions on purpose, for one test.
+    if crate::rules::handler_keeps_records::is_test_module(checker.module) {
+        return;
+    }
     let source = checker.source;
     if !(source.contains("_getframe")
         || source.contains("currentframe")
