@@ -349,7 +349,7 @@ fn int_literal(expr: &Expr) -> Option<i64> {
             op: ast::UnaryOp::USub,
             operand,
             ..
-        }) => int_literal(operand).map(|v| -v),
+        }) => deep(|| int_literal(operand)).map(|v| -v),
         _ => None,
     }
 }
@@ -590,7 +590,7 @@ fn releases_in(stmt: &Stmt, names: &[&str]) -> bool {
 fn target_binds(target: &Expr, names: &[&str]) -> bool {
     match target {
         Expr::Name(n) => names.contains(&n.id.as_str()),
-        Expr::Tuple(t) => t.iter().any(|e| target_binds(e, names)),
+        Expr::Tuple(t) => t.iter().any(|e| deep(|| target_binds(e, names))),
         _ => false,
     }
 }
@@ -706,9 +706,9 @@ fn direct_names<'a>(expr: &'a Expr, out: &mut FxHashSet<&'a str>) {
         Expr::Name(name) => {
             out.insert(name.id.as_str());
         }
-        Expr::Tuple(t) => t.iter().for_each(|e| direct_names(e, out)),
-        Expr::List(l) => l.iter().for_each(|e| direct_names(e, out)),
-        Expr::Starred(s) => direct_names(&s.value, out),
+        Expr::Tuple(t) => t.iter().for_each(|e| deep(|| direct_names(e, out))),
+        Expr::List(l) => l.iter().for_each(|e| deep(|| direct_names(e, out))),
+        Expr::Starred(s) => deep(|| direct_names(&s.value, out)),
         _ => {}
     }
 }

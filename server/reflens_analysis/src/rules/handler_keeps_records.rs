@@ -448,8 +448,8 @@ fn stores<'a>(
         fn held(&self, value: &'a Expr) -> Option<&'a ast::ExprName> {
             match value {
                 Expr::Name(name) if name.id.as_str() == self.record => Some(name),
-                Expr::Tuple(t) => t.iter().find_map(|e| self.held(e)),
-                Expr::List(l) => l.iter().find_map(|e| self.held(e)),
+                Expr::Tuple(t) => t.iter().find_map(|e| deep(|| self.held(e))),
+                Expr::List(l) => l.iter().find_map(|e| deep(|| self.held(e))),
                 _ => None,
             }
         }

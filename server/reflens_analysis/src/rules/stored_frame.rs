@@ -338,6 +338,10 @@ impl<'a> FrameWalker<'a, '_> {
 
     /// What a value is, if it is (or contains) a frame.
     fn frame(&self, expr: &Expr) -> Option<&'static str> {
+        deep(|| self.frame_inner(expr))
+    }
+
+    fn frame_inner(&self, expr: &Expr) -> Option<&'static str> {
         let semantic = &self.checker.semantic;
         match expr {
             Expr::Call(call) => match semantic.qualified_name(&call.func).as_deref() {
