@@ -33,7 +33,8 @@ declare_rule! {
     /// - module-level and class-level code (those frames live as long as the program anyway),
     ///   and names declared `global` or `nonlocal`;
     /// - the `as` name of an `except` clause itself, which Python deletes at the end of the block.
-    /// - test modules (`test_*`, `*_test`, `conftest`, a `tests` package): a test function's
+    /// - test code (modules named `test_*`, `*_test`, `conftest` or in a `tests` package, and
+    ///   files that define `test_*` functions or methods): a test function's
     ///   frame lives for one test, and tests inspect exceptions on purpose.
     ///
     /// ## Why it keeps memory alive
@@ -101,7 +102,7 @@ declare_rule! {
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
-    if crate::rules::handler_keeps_records::is_test_module(checker.module) {
+    if crate::rules::handler_keeps_records::is_test_code(checker) {
         return;
     }
     if !checker.source.contains("except") && !checker.source.contains("stack") {

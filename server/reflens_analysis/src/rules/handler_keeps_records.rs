@@ -37,8 +37,9 @@ declare_rule! {
     ///   buffer is emptied when `capacity` is reached, and `MemoryHandler` flushes at `ERROR`,
     ///   the level that usually carries `exc_info`), and containers of a bounded `deque`;
     /// - handing the record over: `self.queue.put(record)`, `super().emit(record)`;
-    /// - test modules (a module named `test_*`, `*_test`, `conftest` or inside a `tests`
-    ///   package), where capturing records is the point and the handler lives for one test.
+    /// - test code (a module named `test_*`, `*_test`, `conftest` or inside a `tests`
+    ///   package, or a file that defines `test_*` functions or methods), where capturing
+    ///   records is the point and the handler lives for one test.
     ///
     /// ## Why it keeps memory alive
     /// A record logged with `exc_info` (`logger.exception(...)`, `exc_info=True`) holds the
@@ -172,6 +173,20 @@ fn class_kind(checker: &Checker, class: &ast::StmtClassDef, depth: usize) -> Cla
     kind
 }
 
+/// Whether the file is test code: a test module by name, or (when the caller gave no module
+/// name, as for files checked on their own) a file that defines test functions or test methods
+/// (`def test_...` at module level or in a class).
+pub(crate) fn is_test_code(checker: &Checker) -> bool {
+    if is_test_module(checker.module) {
+        return true;
+    }
+    let is_test = |stmt: &Stmt| matches!(stmt, Stmt::FunctionDef(def) if def.name.as_str().starts_with("test_"));
+    checker.suite.iter().any(|stmt| {
+        is_test(stmt)
+            || matches!(stmt, Stmt::ClassDef(class) if class.body.iter().any(is_test))
+    })
+}
+
 /// Whether the module is a test module.
 pub(crate) fn is_test_module(module: &str) -> bool {
     module.split('.').any(|segment| {
@@ -183,7 +198,7 @@ pub(crate) fn is_test_module(module: &str) -> bool {
 }
 
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("logging") || is_test_module(checker.module) {
+    if !checker.source.contains("logging") || is_test_code(checker) {
         return;
     }
     let releases = Releases::collect(checker.suite);

@@ -33,7 +33,8 @@ declare_rule! {
     ///   that drops the frame, a `reset()`);
     /// - `.tb_frame` and `inspect.trace()` stored from an `except` block, which RL301 reports;
     /// - module-level and class-level code, whose frames live as long as the program anyway.
-    /// - test modules (`test_*`, `*_test`, `conftest`, a `tests` package), whose fixtures
+    /// - test code (modules named `test_*`, `*_test`, `conftest` or in a `tests` package, and
+    ///   files that define `test_*` functions or methods), whose fixtures
     ///   capture frames on purpose.
     ///
     /// ## Why it keeps memory alive
@@ -94,7 +95,7 @@ declare_rule! {
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
-    if crate::rules::handler_keeps_records::is_test_module(checker.module) {
+    if crate::rules::handler_keeps_records::is_test_code(checker) {
         return;
     }
     let source = checker.source;

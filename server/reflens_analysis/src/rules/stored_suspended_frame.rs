@@ -34,7 +34,8 @@ declare_rule! {
     /// - generators that were never started (no `next`/`send` in the file): their code has not
     ///   run, so they hold only their arguments;
     /// - generators whose body holds nothing large, and generators stored in locals.
-    /// - test modules (`test_*`, `*_test`, `conftest`, a `tests` package).
+    /// - test code (modules named `test_*`, `*_test`, `conftest` or in a `tests` package, and
+    ///   files that define `test_*` functions or methods).
     ///
     /// Closures that capture large locals are left to the rules for registries and caches
     /// (RL102, RL502): a function object is built to be called, unlike a half-consumed
@@ -261,7 +262,7 @@ fn usage(suite: &[Stmt], matches: &dyn Fn(&Expr) -> bool) -> Usage {
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
-    if crate::rules::handler_keeps_records::is_test_module(checker.module) {
+    if crate::rules::handler_keeps_records::is_test_code(checker) {
         return;
     }
     if !checker.source.contains("yield") && !checker.source.contains(" for ") {
