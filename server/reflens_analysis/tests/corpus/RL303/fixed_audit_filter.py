@@ -1,0 +1,45 @@
+"""Counts warnings per logger for the metrics endpoint."""
+import collections
+import logging
+import threading
+
+
+class WarningAudit(logging.Filter):
+    """Lets every record through and counts the warnings for the audit report."""
+
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.Lock()
+        self.warnings = collections.Counter()
+
+    def filter(self, record):
+        if record.levelno >= logging.WARNING:
+            with self._lock:
+                self.warnings[record.name] += 1
+        return True
+
+    def report(self):
+        with self._lock:
+            return dict(self.warnings)
+
+
+class SlowRequestLog(logging.Handler):
+    def __init__(self, threshold_ms):
+        super().__init__()
+        self.threshold_ms = threshold_ms
+        self.slow = collections.deque(maxlen=200)
+
+    def emit(self, record):
+        duration = getattr(record, "duration_ms", 0)
+        if duration > self.threshold_ms:
+            self.slow.append((duration, self.format(record)))
+
+
+audit = WarningAudit()
+slow_requests = SlowRequestLog(threshold_ms=500)
+
+
+def setup():
+    root = logging.getLogger()
+    root.addFilter(audit)
+    logging.getLogger("web.requests").addHandler(slow_requests)
