@@ -557,7 +557,9 @@ fn standard_library_has_no_internal_errors() {
 #[test]
 fn popular_packages_have_no_internal_errors() {
     let Some(site) = std::env::var_os("REFLENS_PRECISION_SITE") else {
-        eprintln!("skipped: REFLENS_PRECISION_SITE is not set (tests/setup.sh installs the packages)");
+        eprintln!(
+            "skipped: REFLENS_PRECISION_SITE is not set (tests/setup.sh installs the packages)"
+        );
         return;
     };
     let site = PathBuf::from(site);
@@ -577,8 +579,14 @@ fn popular_packages_have_no_internal_errors() {
             .iter()
             .filter(|d| {
                 d["code"].is_null()
-                    && !d["filename"].as_str().unwrap_or_default().contains("/templates/")
-                    || d["message"].as_str().unwrap_or_default().contains("internal error")
+                    && !d["filename"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("/templates/")
+                    || d["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("internal error")
             })
             .collect();
         assert!(problems.is_empty(), "{package}: {problems:#?}");

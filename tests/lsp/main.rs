@@ -1206,7 +1206,8 @@ fn closing_stdin_stops_the_server() {
 
 const SLOTTED_NODE: &str = "class Node:\n    __slots__ = (\"value\", \"children\")\n\n    def __init__(self, value):\n        self.value = value\n        self.children = []\n";
 const WEAK_TRACKER: &str = "import weakref\n\nfrom pkg.nodes import Node\n\n\ndef track(node: Node):\n    return weakref.ref(node)\n";
-const STRONG_TRACKER: &str = "from pkg.nodes import Node\n\n\ndef track(node: Node):\n    return node\n";
+const STRONG_TRACKER: &str =
+    "from pkg.nodes import Node\n\n\ndef track(node: Node):\n    return node\n";
 
 /// A finding that depends on another module (RL205: the class is weak-referenced elsewhere)
 /// appears once the index has read that module, follows edits to it in an open buffer, and is
@@ -1226,7 +1227,11 @@ fn workspace_facts_cross_files_and_follow_edits() {
         .filter(|(file, code, _)| file == "pkg/nodes.py" && code == "RL205")
         .map(|(_, _, row)| *row)
         .collect();
-    assert_eq!(cli_rows.len(), 1, "the CLI sees the cross-file finding: {cli:?}");
+    assert_eq!(
+        cli_rows.len(),
+        1,
+        "the CLI sees the cross-file finding: {cli:?}"
+    );
 
     let (mut server, _) = start(&Setup::default(), root);
     let nodes_uri = file_uri(&root.join("pkg/nodes.py"));
@@ -1239,7 +1244,10 @@ fn workspace_facts_cross_files_and_follow_edits() {
                 .as_array()
                 .is_some_and(|d| d.iter().any(|d| d["code"] == "RL205"))
     });
-    let diagnostics = published["diagnostics"].as_array().cloned().unwrap_or_default();
+    let diagnostics = published["diagnostics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let server_rows: Vec<u64> = with_code(&diagnostics, "RL205")
         .iter()
         .map(|d| d["range"]["start"]["line"].as_u64().unwrap_or_default() + 1)
@@ -1298,7 +1306,10 @@ fn a_large_workspace_indexes_in_the_background() {
     let uri = file_uri(&root.join("app.py"));
     let _doc = Doc::open(&mut server, &uri, LEAK);
     let diagnostics = server.diagnostics(&uri, 1);
-    assert!(!with_code(&diagnostics, "RL401").is_empty(), "{diagnostics:?}");
+    assert!(
+        !with_code(&diagnostics, "RL401").is_empty(),
+        "{diagnostics:?}"
+    );
     let end = server.notification("$/progress", |params| {
         params["value"]["kind"] == "end"
             && params["value"]["message"]
@@ -1318,8 +1329,9 @@ fn a_large_workspace_indexes_in_the_background() {
         m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri.as_str()
     })
     .expect("published");
-    let indexed = position(&|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end")
-        .expect("indexed");
+    let indexed =
+        position(&|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end")
+            .expect("indexed");
     assert!(published < indexed, "the open file waited for the index");
     shutdown_and_exit(server);
 }

@@ -74,7 +74,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let paths: Vec<PathBuf> = jobs.iter().map(|(path, _)| path.clone()).collect();
     let facts = crate::workspace::facts_of_files(&paths);
     let workspace = WorkspaceFacts::from_modules(facts.iter().map(|(_, facts)| facts));
-    let modules: Vec<&str> = facts.iter().map(|(_, facts)| facts.module.as_str()).collect();
+    let modules: Vec<&str> = facts
+        .iter()
+        .map(|(_, facts)| facts.module.as_str())
+        .collect();
     let mut results: Vec<FileResult> = jobs
         .par_iter()
         .zip(modules.par_iter())
@@ -84,7 +87,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 is_package: path.file_stem().is_some_and(|stem| stem == "__init__"),
                 workspace: Some(&workspace),
             };
-            check_file(path, settings, &context, &cwd, args.fix.then_some(threshold))
+            check_file(
+                path,
+                settings,
+                &context,
+                &cwd,
+                args.fix.then_some(threshold),
+            )
         })
         .collect();
     results.sort_by(|a, b| a.display.cmp(&b.display));

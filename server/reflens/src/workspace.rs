@@ -43,10 +43,11 @@ pub fn module_name(path: &Path) -> (String, bool) {
 /// The facts of one file on disk (none if it cannot be read or decoded).
 pub fn facts_of_file(path: &Path) -> ModuleFacts {
     let (module, is_package) = module_name(path);
-    match std::fs::read(path)
-        .ok()
-        .and_then(|bytes| reflens_analysis::source::decode(&bytes).ok().map(|d| d.text.into_owned()))
-    {
+    match std::fs::read(path).ok().and_then(|bytes| {
+        reflens_analysis::source::decode(&bytes)
+            .ok()
+            .map(|d| d.text.into_owned())
+    }) {
         Some(text) => extract(&text, &module, is_package),
         None => ModuleFacts {
             module,
@@ -54,7 +55,6 @@ pub fn facts_of_file(path: &Path) -> ModuleFacts {
         },
     }
 }
-
 
 /// The facts of many files, in parallel (on the caller's rayon pool).
 pub fn facts_of_files(paths: &[PathBuf]) -> Vec<(PathBuf, ModuleFacts)> {

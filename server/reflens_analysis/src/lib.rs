@@ -74,7 +74,9 @@ pub fn analyze(source: &str, settings: &Settings) -> Vec<Diagnostic> {
 /// Analyses one file's text in its workspace and returns its diagnostics sorted by position.
 pub fn analyze_in(source: &str, settings: &Settings, context: &FileContext) -> Vec<Diagnostic> {
     match context.workspace {
-        Some(workspace) => run(source, settings, context, &mut |_| Facts::Borrowed(workspace)),
+        Some(workspace) => run(source, settings, context, &mut |_| {
+            Facts::Borrowed(workspace)
+        }),
         None => run(source, settings, context, &mut |own| {
             Facts::Shared(Arc::new(WorkspaceFacts::from_modules([&own])))
         }),
@@ -96,7 +98,9 @@ pub fn analyze_updating(
         is_package,
         workspace: None,
     };
-    run(source, settings, &context, &mut |own| Facts::Shared(update(own)))
+    run(source, settings, &context, &mut |own| {
+        Facts::Shared(update(own))
+    })
 }
 
 /// The workspace facts an analysis reads: given by the caller, or built for it.

@@ -186,8 +186,7 @@ pub fn extract(source: &str, module: &str, is_package: bool) -> ModuleFacts {
         };
     }
     stacker::maybe_grow(crate::ANALYSIS_STACK / 2, crate::ANALYSIS_STACK, || {
-        let parsed =
-            ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
+        let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
         if crate::too_deep(parsed.tokens()).is_some() {
             return ModuleFacts {
                 module: module.to_owned(),
@@ -486,6 +485,15 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
                     scope.local_types.insert(target.id.as_str(), class);
                 }
                 for target in &assign.targets {
+                    // `other_module._cache = {}`: another module's container reset from here.
+                    if let Expr::Attribute(attr) = target
+                        && !matches!(&*attr.value, Expr::Name(name) if self.functions
+                                .last()
+                                .is_some_and(|scope| first_parameter(scope.def) == Some(name.id.as_str())))
+                        && is_empty_container(&assign.value)
+                    {
+                        self.shrunk(target);
+                    }
                     if let Expr::Subscript(subscript) = target {
                         if self.is_weak_container("WeakValueDictionary", &subscript.value) {
                             self.weakly_referenced(&assign.value);
@@ -566,6 +574,30 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
     }
 }
 
+/// `{}`, `[]`, `set()`, `dict()`, `list()`, `OrderedDict()`, ...: a container reset to empty.
+fn is_empty_container(expr: &Expr) -> bool {
+    match expr {
+        Expr::Dict(dict) => dict.is_empty(),
+        Expr::List(list) => list.is_empty(),
+        Expr::Call(call) => {
+            call.arguments.is_empty()
+                && last_name(&call.func).is_some_and(|name| {
+                    matches!(
+                        name,
+                        "dict"
+                            | "list"
+                            | "set"
+                            | "OrderedDict"
+                            | "defaultdict"
+                            | "deque"
+                            | "Counter"
+                    )
+                })
+        }
+        _ => false,
+    }
+}
+
 /// The strings of a literal tuple, list or single string (`__slots__ = ("a", "b")`).
 fn literal_strings(expr: &Expr) -> Option<Vec<String>> {
     let elements: Vec<&Expr> = match expr {
@@ -618,6 +650,7 @@ def make():
 def reset():
     _handlers.clear()
     store._cache.pop("k", None)
+    store._translations = {}
 
 def consume(stream, other):
     with stream:
@@ -640,7 +673,11 @@ class Owner:
         assert_eq!(facts.weakly_referenced, vec!["Item", "Widget"]);
         assert_eq!(
             facts.shrunk_containers,
-            vec!["pkg.registry._handlers", "pkg.store._cache"]
+            vec![
+                "pkg.registry._handlers",
+                "pkg.store._cache",
+                "pkg.store._translations"
+            ]
         );
         assert_eq!(
             facts.closers,

@@ -84,8 +84,8 @@ impl WorkspaceIndex {
             }
             let same = self.files.get(&path).is_some_and(|old| *old == facts);
             if !same {
-                changed |= !is_empty(&facts)
-                    || self.files.get(&path).is_some_and(|old| !is_empty(&old));
+                changed |=
+                    !is_empty(&facts) || self.files.get(&path).is_some_and(|old| !is_empty(&old));
                 self.files.insert(path, facts);
             }
         }

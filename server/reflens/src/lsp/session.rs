@@ -34,8 +34,8 @@ use tower_lsp_server::ls_types::{
 use tower_lsp_server::{Client, LanguageServer};
 
 use super::convert;
-use super::index::WorkspaceIndex;
 use super::documents::Document;
+use super::index::WorkspaceIndex;
 use super::transport::{self, Malformed};
 use crate::live::{self, Live, LiveSettings};
 use crate::positions::IndexedText;
@@ -411,12 +411,14 @@ impl Shared {
             let diagnostics = match &on_disk {
                 // A file of the workspace: its buffer's facts replace what the index had for it,
                 // from the same parse, before the rules read the workspace.
-                Some(file) => analyze_updating(&text.text, &settings, &module, is_package, &mut |facts| {
-                    facts_changed = index.update(file, facts);
-                    let (snapshot, generation) = index.snapshot_with_generation();
-                    seen = Some((snapshot.clone(), generation));
-                    snapshot
-                }),
+                Some(file) => {
+                    analyze_updating(&text.text, &settings, &module, is_package, &mut |facts| {
+                        facts_changed = index.update(file, facts);
+                        let (snapshot, generation) = index.snapshot_with_generation();
+                        seen = Some((snapshot.clone(), generation));
+                        snapshot
+                    })
+                }
                 None => {
                     let (snapshot, generation) = index.snapshot_with_generation();
                     seen = Some((snapshot.clone(), generation));
@@ -527,14 +529,11 @@ async fn analyse_in_background(
                 continue;
             };
             let generation = shared.generation.load(Ordering::SeqCst);
-            let fresh = shared
-                .analyses
-                .get(&uri)
-                .is_some_and(|a| {
-                    a.version == document.version
-                        && a.generation == generation
-                        && a.facts_generation == shared.index.generation()
-                });
+            let fresh = shared.analyses.get(&uri).is_some_and(|a| {
+                a.version == document.version
+                    && a.generation == generation
+                    && a.facts_generation == shared.index.generation()
+            });
             let analysis = if fresh {
                 match shared.analyses.get(&uri) {
                     Some(analysis) => analysis.clone(),
@@ -732,12 +731,12 @@ impl LanguageServer for Backend {
                 "**/.reflens.toml",
                 "**/*.py",
             ]
-                .iter()
-                .map(|pattern| FileSystemWatcher {
-                    glob_pattern: GlobPattern::String((*pattern).to_owned()),
-                    kind: None,
-                })
-                .collect();
+            .iter()
+            .map(|pattern| FileSystemWatcher {
+                glob_pattern: GlobPattern::String((*pattern).to_owned()),
+                kind: None,
+            })
+            .collect();
             let registration = Registration {
                 id: "reflens-config-files".to_owned(),
                 method: "workspace/didChangeWatchedFiles".to_owned(),
@@ -793,7 +792,11 @@ impl LanguageServer for Backend {
             .iter()
             .map(|file| (file_path(&file.uri), false))
             .collect();
-        tokio::spawn(reindex_files(self.client.clone(), self.shared.clone(), changes));
+        tokio::spawn(reindex_files(
+            self.client.clone(),
+            self.shared.clone(),
+            changes,
+        ));
     }
 
     async fn did_delete_files(&self, params: lsp::DeleteFilesParams) {
@@ -802,16 +805,29 @@ impl LanguageServer for Backend {
             .iter()
             .map(|file| (file_path(&file.uri), true))
             .collect();
-        tokio::spawn(reindex_files(self.client.clone(), self.shared.clone(), changes));
+        tokio::spawn(reindex_files(
+            self.client.clone(),
+            self.shared.clone(),
+            changes,
+        ));
     }
 
     async fn did_rename_files(&self, params: lsp::RenameFilesParams) {
         let changes = params
             .files
             .iter()
-            .flat_map(|file| [(file_path(&file.old_uri), true), (file_path(&file.new_uri), false)])
+            .flat_map(|file| {
+                [
+                    (file_path(&file.old_uri), true),
+                    (file_path(&file.new_uri), false),
+                ]
+            })
             .collect();
-        tokio::spawn(reindex_files(self.client.clone(), self.shared.clone(), changes));
+        tokio::spawn(reindex_files(
+            self.client.clone(),
+            self.shared.clone(),
+            changes,
+        ));
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
@@ -875,7 +891,11 @@ impl LanguageServer for Backend {
                     Some((path, change.typ == lsp::FileChangeType::DELETED))
                 })
                 .collect();
-            tokio::spawn(reindex_files(self.client.clone(), self.shared.clone(), changes));
+            tokio::spawn(reindex_files(
+                self.client.clone(),
+                self.shared.clone(),
+                changes,
+            ));
         }
         if other.is_empty() {
             return;

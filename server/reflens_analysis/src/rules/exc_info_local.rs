@@ -248,17 +248,16 @@ impl<'a> Collector<'a, '_> {
         };
         let names: Vec<(&str, TextRange)> = match (target, what) {
             (Expr::Name(name), _) => vec![(name.id.as_str(), name.range())],
-            (Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }), What::ExcInfo)
-                if elts.len() == 3 =>
-            {
-                elts[1..]
-                    .iter()
-                    .filter_map(|elt| match elt {
-                        Expr::Name(name) => Some((name.id.as_str(), name.range())),
-                        _ => None,
-                    })
-                    .collect()
-            }
+            (
+                Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }),
+                What::ExcInfo,
+            ) if elts.len() == 3 => elts[1..]
+                .iter()
+                .filter_map(|elt| match elt {
+                    Expr::Name(name) => Some((name.id.as_str(), name.range())),
+                    _ => None,
+                })
+                .collect(),
             _ => Vec::new(),
         };
         if names.is_empty() {
@@ -279,7 +278,10 @@ fn refine(target: &Expr, what: What, names: &[(&str, TextRange)]) -> What {
     {
         match (target, what) {
             (Expr::Tuple(_) | Expr::List(_), What::ExcInfo) if names.len() > 1 => What::Unpacked,
-            (Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }), What::ExcInfo) => {
+            (
+                Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }),
+                What::ExcInfo,
+            ) => {
                 if matches!(&elts[2], Expr::Name(n) if n.id.as_str() == names[0].0) {
                     What::Traceback
                 } else {
@@ -426,10 +428,9 @@ fn diagnostic(
         func = def.name,
     );
     let message = if what == What::Frames {
-        message.replace(
-            "to the frame of",
-            "the frame of",
-        ).replace("in the traceback", "on the stack")
+        message
+            .replace("to the frame of", "the frame of")
+            .replace("in the traceback", "on the stack")
     } else {
         message
     };
@@ -480,7 +481,10 @@ fn del_fix(
         }
     }
     if rest.iter().any(|stmt| deletes(stmt, &plain)) {
-        return Err(reason(&format!("`{}` is already deleted on some paths", plain[0])));
+        return Err(reason(&format!(
+            "`{}` is already deleted on some paths",
+            plain[0]
+        )));
     }
     let stmt = binding.stmt;
     if !checker.starts_line(stmt) || checker.followed_on_line(stmt) {
@@ -504,7 +508,9 @@ fn del_fix(
     if rest.iter().any(|s| !checker.starts_line(s))
         || checker.indentation(first.start()) != indentation
     {
-        return Err(reason("the statements after it do not start their own lines"));
+        return Err(reason(
+            "the statements after it do not start their own lines",
+        ));
     }
     let last = rest.last().unwrap_or(first);
     let range = checker.full_lines(TextRange::new(first.start(), last.end()));
@@ -523,7 +529,10 @@ fn del_fix(
 fn released(path: &[Level], names: &[&str]) -> bool {
     let mut exited = false;
     for level in path.iter().rev() {
-        if level.finally.is_some_and(|body| body.iter().any(|s| releases_in(s, names))) {
+        if level
+            .finally
+            .is_some_and(|body| body.iter().any(|s| releases_in(s, names)))
+        {
             return true;
         }
         if exited {
@@ -571,7 +580,10 @@ fn releases_in(stmt: &Stmt, names: &[&str]) -> bool {
     let mut found = false;
     visit_stmts(stmt, &mut |s| match s {
         Stmt::Delete(del) => {
-            if del.targets.iter().any(|t| matches!(t, Expr::Name(n) if names.contains(&n.id.as_str())))
+            if del
+                .targets
+                .iter()
+                .any(|t| matches!(t, Expr::Name(n) if names.contains(&n.id.as_str())))
             {
                 found = true;
             }
@@ -734,10 +746,14 @@ impl<'a> Visitor<'a> for UsesVisitor<'a> {
                 return;
             }
             Stmt::Global(global) if self.nested == 0 => {
-                self.uses.declared.extend(global.names.iter().map(|n| n.as_str()));
+                self.uses
+                    .declared
+                    .extend(global.names.iter().map(|n| n.as_str()));
             }
             Stmt::Nonlocal(nonlocal) if self.nested == 0 => {
-                self.uses.declared.extend(nonlocal.names.iter().map(|n| n.as_str()));
+                self.uses
+                    .declared
+                    .extend(nonlocal.names.iter().map(|n| n.as_str()));
             }
             Stmt::Return(ret) if self.nested == 0 => {
                 if let Some(value) = &ret.value {

@@ -182,8 +182,7 @@ pub(crate) fn is_test_code(checker: &Checker) -> bool {
     }
     let is_test = |stmt: &Stmt| matches!(stmt, Stmt::FunctionDef(def) if def.name.as_str().starts_with("test_"));
     checker.suite.iter().any(|stmt| {
-        is_test(stmt)
-            || matches!(stmt, Stmt::ClassDef(class) if class.body.iter().any(is_test))
+        is_test(stmt) || matches!(stmt, Stmt::ClassDef(class) if class.body.iter().any(is_test))
     })
 }
 
@@ -334,8 +333,7 @@ fn clears_buffer_outside_flush(class: &ast::StmtClassDef) -> bool {
     class.body.iter().any(|stmt| match stmt {
         Stmt::FunctionDef(def) if !matches!(def.name.as_str(), "flush" | "close") => {
             let one = std::slice::from_ref(stmt);
-            Releases::collect(one).containers.contains("buffer")
-                && def.name.as_str() != "__init__"
+            Releases::collect(one).containers.contains("buffer") && def.name.as_str() != "__init__"
         }
         _ => false,
     })
@@ -377,7 +375,9 @@ fn bounded_containers<'a>(checker: &Checker, class: &'a ast::StmtClassDef) -> Fx
         crate::rules::exc_info_local::visit_stmts(stmt, &mut |s| {
             if let Stmt::Assign(assign) = s
                 && let Expr::Call(call) = &*assign.value
-                && checker.semantic.resolves_to(&call.func, &["collections.deque"])
+                && checker
+                    .semantic
+                    .resolves_to(&call.func, &["collections.deque"])
                 && call.arguments.find_argument_value("maxlen", 1).is_some()
             {
                 for target in &assign.targets {
@@ -502,7 +502,11 @@ fn stores<'a>(
                     }
                 }
                 Stmt::Delete(del) => {
-                    if del.targets.iter().any(|t| matches!(t, Expr::Attribute(a) if a.attr.as_str() == "exc_info")) {
+                    if del
+                        .targets
+                        .iter()
+                        .any(|t| matches!(t, Expr::Attribute(a) if a.attr.as_str() == "exc_info"))
+                    {
                         self.cleared = true;
                     }
                 }
@@ -526,12 +530,14 @@ fn stores<'a>(
                     "insert" | "setdefault" => call.arguments.args.iter().skip(1).collect(),
                     _ => call.arguments.args.iter().collect(),
                 };
-                let held = args.into_iter().find_map(|arg| match (attr.attr.as_str(), arg) {
-                    // `extend` takes an iterable: `[record]`.
-                    ("extend", Expr::List(_) | Expr::Tuple(_)) => self.held(arg),
-                    ("extend", _) => None,
-                    _ => self.held(arg),
-                });
+                let held = args
+                    .into_iter()
+                    .find_map(|arg| match (attr.attr.as_str(), arg) {
+                        // `extend` takes an iterable: `[record]`.
+                        ("extend", Expr::List(_) | Expr::Tuple(_)) => self.held(arg),
+                        ("extend", _) => None,
+                        _ => self.held(arg),
+                    });
                 if let Some(record) = held {
                     self.out.push(Store {
                         container: base_container(&attr.value),

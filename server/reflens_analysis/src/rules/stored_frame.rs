@@ -244,7 +244,14 @@ struct FrameWalker<'a, 'c> {
     found: Vec<Diagnostic>,
 }
 
-const GROWTH: &[&str] = &["append", "add", "appendleft", "extend", "insert", "setdefault"];
+const GROWTH: &[&str] = &[
+    "append",
+    "add",
+    "appendleft",
+    "extend",
+    "insert",
+    "setdefault",
+];
 
 impl<'a> FrameWalker<'a, '_> {
     fn collect_globals(&mut self, body: &'a [Stmt]) {
@@ -469,10 +476,17 @@ impl<'a> FrameWalker<'a, '_> {
                 return;
             };
             let key = attr.attr.as_str() == "setdefault"
-                && call.arguments.args.first().is_some_and(|first| first == arg);
+                && call
+                    .arguments
+                    .args
+                    .first()
+                    .is_some_and(|first| first == arg);
             let place = format!("`{}`", self.checker.slice(&*attr.value));
             self.report(arg.range(), &place, what, key);
-        } else if self.checker.semantic.resolves_to(&call.func, &["builtins.setattr"])
+        } else if self
+            .checker
+            .semantic
+            .resolves_to(&call.func, &["builtins.setattr"])
             && let [_, name, value] = &call.arguments.args[..]
             && let Some(what) = self.frame(value)
         {
@@ -481,7 +495,12 @@ impl<'a> FrameWalker<'a, '_> {
             {
                 return;
             }
-            self.report(value.range(), "an attribute set with `setattr`", what, false);
+            self.report(
+                value.range(),
+                "an attribute set with `setattr`",
+                what,
+                false,
+            );
         }
     }
 

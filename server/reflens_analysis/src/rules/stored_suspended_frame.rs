@@ -300,7 +300,13 @@ pub(crate) fn check(checker: &mut Checker) {
                 let Some(holds) = heavy_in_body(checker, &def.body) else {
                     continue;
                 };
-                (format!("every local of generator `{}` alive, including the result of {holds},", def.name), false)
+                (
+                    format!(
+                        "every local of generator `{}` alive, including the result of {holds},",
+                        def.name
+                    ),
+                    false,
+                )
             }
             Expr::Generator(generator) => {
                 let Some(first) = generator.generators.first() else {
@@ -309,13 +315,17 @@ pub(crate) fn check(checker: &mut Checker) {
                 let Some(holds) = heavy_call(checker, &first.iter) else {
                     continue;
                 };
-                (format!("the result of {holds} that the generator expression iterates alive"), true)
+                (
+                    format!("the result of {holds} that the generator expression iterates alive"),
+                    true,
+                )
             }
             _ => continue,
         };
-        let uses = usage(checker.suite, &|expr| {
-            matches!(expr, Expr::Name(n) if n.id.as_str() == name)
-        });
+        let uses = usage(
+            checker.suite,
+            &|expr| matches!(expr, Expr::Name(n) if n.id.as_str() == name),
+        );
         if uses.finished || !(uses.advanced || started) {
             continue;
         }
@@ -367,7 +377,9 @@ pub(crate) fn check(checker: &mut Checker) {
                     continue;
                 }
                 let generator = class.body.iter().find_map(|s| match s {
-                    Stmt::FunctionDef(g) if g.name.as_str() == callee.attr.as_str() && !g.is_async => {
+                    Stmt::FunctionDef(g)
+                        if g.name.as_str() == callee.attr.as_str() && !g.is_async =>
+                    {
                         Some(g)
                     }
                     _ => None,
@@ -379,7 +391,8 @@ pub(crate) fn check(checker: &mut Checker) {
                     continue;
                 };
                 let attr = target.attr.as_str();
-                if class_releases.closed.contains(attr) || class_releases.attributes.contains(attr) {
+                if class_releases.closed.contains(attr) || class_releases.attributes.contains(attr)
+                {
                     continue;
                 }
                 let uses = usage(&class.body, &|expr| {
