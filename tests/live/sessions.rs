@@ -542,7 +542,7 @@ fn start_inspect_hover_and_stop_report_the_truth() {
         );
         assert!(text.contains("**4** references"), "{python}: {text}");
         assert!(
-            text.contains("items [0], [1] of list b ×2"),
+            text.contains(r"items \[0\], \[1\] of list b ×2"),
             "{python}: {text}"
         );
 

@@ -103,18 +103,6 @@ pub fn bytes(count: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(bytes(56), "56 B");
-        assert_eq!(bytes(2048), "2.0 KiB");
-        assert_eq!(bytes(3 * 1024 * 1024 + 1), "3.0 MiB");
-    }
-}
-
 /// Descriptions are plain text (`global _cache in module __main__`): Markdown would read the
 /// underscores as emphasis.
 fn escape(text: &str) -> String {
@@ -126,4 +114,16 @@ fn escape(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(bytes(56), "56 B");
+        assert_eq!(bytes(2048), "2.0 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024 + 1), "3.0 MiB");
+    }
 }

@@ -24,11 +24,6 @@ pub struct WorkspaceIndex {
 }
 
 impl WorkspaceIndex {
-    /// The merged facts, as of the last change.
-    pub fn snapshot(&self) -> Arc<WorkspaceFacts> {
-        self.snapshot_with_generation().0
-    }
-
     /// The merged facts and their generation, read together.
     pub fn snapshot_with_generation(&self) -> (Arc<WorkspaceFacts>, u64) {
         let merged = self.merged.read().unwrap_or_else(|e| e.into_inner());

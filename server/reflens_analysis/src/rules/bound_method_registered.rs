@@ -679,12 +679,12 @@ fn refers_to(value: &Expr, key: &str) -> bool {
                     name_of(e) == Some(key)
                 })
         }
-        Expr::Call(call) => {
-            matches!(&*call.func, Expr::Name(f) if f.id.as_str() == "partial")
-                || matches!(&*call.func, Expr::Attribute(f) if f.attr.as_str() == "partial")
+        Expr::Call(call)
+            if matches!(&*call.func, Expr::Name(f) if f.id.as_str() == "partial")
+                || matches!(&*call.func, Expr::Attribute(f) if f.attr.as_str() == "partial") =>
+        {
+            call.arguments.args.iter().any(|a| refers_to(a, key))
         }
-        .then(|| call.arguments.args.iter().any(|a| refers_to(a, key)))
-        .unwrap_or(false),
         _ => false,
     }
 }

@@ -549,15 +549,14 @@ fn keeps<'a>(stmt: &'a Stmt, x: &str) -> Vec<Holder<'a>> {
                 _ => {}
             }
         }
-        Stmt::FunctionDef(def) => {
+        Stmt::FunctionDef(def)
             if def
                 .parameters
                 .iter_non_variadic_params()
                 .filter_map(|p| p.default.as_deref())
-                .any(|d| matches!(d, Expr::Name(n) if n.id.as_str() == x))
-            {
-                out.push(Holder::Name(def.name.as_str()));
-            }
+                .any(|d| matches!(d, Expr::Name(n) if n.id.as_str() == x)) =>
+        {
+            out.push(Holder::Name(def.name.as_str()));
         }
         _ => {}
     }

@@ -579,21 +579,19 @@ fn releases(stmt: &Stmt, names: &[&str]) -> bool {
 fn releases_in(stmt: &Stmt, names: &[&str]) -> bool {
     let mut found = false;
     visit_stmts(stmt, &mut |s| match s {
-        Stmt::Delete(del) => {
+        Stmt::Delete(del)
             if del
                 .targets
                 .iter()
-                .any(|t| matches!(t, Expr::Name(n) if names.contains(&n.id.as_str())))
-            {
-                found = true;
-            }
+                .any(|t| matches!(t, Expr::Name(n) if names.contains(&n.id.as_str()))) =>
+        {
+            found = true;
         }
-        Stmt::Assign(assign) => {
+        Stmt::Assign(assign)
             if assign.value.is_none_literal_expr()
-                && assign.targets.iter().any(|t| target_binds(t, names))
-            {
-                found = true;
-            }
+                && assign.targets.iter().any(|t| target_binds(t, names)) =>
+        {
+            found = true;
         }
         _ => {}
     });

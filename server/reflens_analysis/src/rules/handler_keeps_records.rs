@@ -133,22 +133,22 @@ fn class_kind(checker: &Checker, class: &ast::StmtClassDef, depth: usize) -> Cla
     let mut kind = ClassKind::default();
     let mut any_handler = false;
     for base in class.bases() {
-        if let Some(q) = checker.semantic.qualified_name(base) {
-            if LOGGING_BASES.contains(&q.as_str()) {
-                kind.logging = true;
-                if q == "logging.Filter" || q == "logging.Filterer" {
-                    kind.filter_only = true;
-                } else {
-                    any_handler = true;
-                }
-                if BUFFERING.contains(&q.as_str()) {
-                    kind.buffering = true;
-                }
-                if q == "logging.handlers.MemoryHandler" {
-                    kind.memory = true;
-                }
-                continue;
+        if let Some(q) = checker.semantic.qualified_name(base)
+            && LOGGING_BASES.contains(&q.as_str())
+        {
+            kind.logging = true;
+            if q == "logging.Filter" || q == "logging.Filterer" {
+                kind.filter_only = true;
+            } else {
+                any_handler = true;
             }
+            if BUFFERING.contains(&q.as_str()) {
+                kind.buffering = true;
+            }
+            if q == "logging.handlers.MemoryHandler" {
+                kind.memory = true;
+            }
+            continue;
         }
         if depth < 8
             && let Expr::Name(name) = base
@@ -246,12 +246,14 @@ pub(crate) fn check(checker: &mut Checker) {
                         ));
                     }
                 }
-                "shouldFlush" if kind.buffering && !kind.memory => {
-                    if always_false(def)
+                "shouldFlush"
+                    if kind.buffering
+                        && !kind.memory
+                        && always_false(def)
                         && !clears_buffer_outside_flush(class)
-                        && !class_flushes(class)
-                    {
-                        found.push(
+                        && !class_flushes(class) =>
+                {
+                    found.push(
                             Diagnostic::new(
                                 Rule::HandlerKeepsRecords,
                                 def.name.range(),
@@ -264,7 +266,6 @@ pub(crate) fn check(checker: &mut Checker) {
                                 "No automatic fix: flush when the buffer reaches a capacity (`len(self.buffer) >= self.capacity`), or store formatted text.",
                             ),
                         );
-                    }
                 }
                 _ => {}
             }
@@ -501,14 +502,12 @@ fn stores<'a>(
                         }
                     }
                 }
-                Stmt::Delete(del) => {
-                    if del
-                        .targets
-                        .iter()
-                        .any(|t| matches!(t, Expr::Attribute(a) if a.attr.as_str() == "exc_info"))
-                    {
-                        self.cleared = true;
-                    }
+                Stmt::Delete(del)
+                    if del.targets.iter().any(
+                        |t| matches!(t, Expr::Attribute(a) if a.attr.as_str() == "exc_info"),
+                    ) =>
+                {
+                    self.cleared = true;
                 }
                 _ => {}
             }

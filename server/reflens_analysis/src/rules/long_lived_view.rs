@@ -190,9 +190,7 @@ fn big_source<'a>(checker: &Checker, expr: &'a Expr) -> Option<Base<'a>> {
         "torch.zeros" | "torch.ones" | "torch.empty" | "torch.rand" | "torch.randn"
         | "torch.full" => {
             let args = &call.arguments.args;
-            let Some(first) = args.first() else {
-                return None;
-            };
+            let first = args.first()?;
             let dims = if args.len() > 1 && !matches!(first, Expr::Tuple(_) | Expr::List(_)) {
                 if qualified == "torch.full" {
                     1
@@ -859,12 +857,11 @@ fn mutated_names(body: &[Stmt]) -> FxHashSet<&str> {
             if let Expr::Call(call) = expr {
                 if let Expr::Attribute(attr) = &*call.func {
                     let method = attr.attr.as_str();
-                    if (method.ends_with('_') && !method.starts_with('_'))
-                        || matches!(method, "fill" | "sort" | "resize" | "put" | "itemset")
+                    if ((method.ends_with('_') && !method.starts_with('_'))
+                        || matches!(method, "fill" | "sort" | "resize" | "put" | "itemset"))
+                        && let Some(name) = base_name(&attr.value)
                     {
-                        if let Some(name) = base_name(&attr.value) {
-                            self.0.insert(name);
-                        }
+                        self.0.insert(name);
                     }
                 }
                 if let Some(out) = call.arguments.find_keyword("out")

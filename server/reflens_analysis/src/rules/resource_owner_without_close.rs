@@ -196,7 +196,7 @@ fn check_class<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Optio
     let unreleased: Vec<Held> = held
         .into_iter()
         .filter(|h| {
-            !handled.contains(&h.attr) && !(h.with_releases && with_blocks.contains(&h.attr))
+            !(handled.contains(&h.attr) || h.with_releases && with_blocks.contains(&h.attr))
         })
         .collect();
     // One finding per attribute name (it may be created in several methods).

@@ -182,10 +182,10 @@ fn base_weakref(checker: &Checker, base: &Expr) -> Weakref {
         Expr::Subscript(subscript) => &*subscript.value,
         _ => base,
     };
-    if let Some(qualified) = checker.semantic.qualified_name(base) {
-        if let Some(known) = known_base(&qualified) {
-            return known;
-        }
+    if let Some(qualified) = checker.semantic.qualified_name(base)
+        && let Some(known) = known_base(&qualified)
+    {
+        return known;
     }
     let name = match base {
         Expr::Name(name) => name.id.as_str(),

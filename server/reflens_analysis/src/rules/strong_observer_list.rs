@@ -312,10 +312,8 @@ fn removes_from(class: &ast::StmtClassDef, container: &str) -> bool {
                     self.in_init = was;
                     return;
                 }
-                Stmt::Delete(delete) => {
-                    if delete.targets.iter().any(|t| self.mentions(t)) {
-                        self.found = true;
-                    }
+                Stmt::Delete(delete) if delete.targets.iter().any(|t| self.mentions(t)) => {
+                    self.found = true;
                 }
                 Stmt::Assign(assign) if !self.in_init => {
                     for target in &assign.targets {
@@ -332,10 +330,10 @@ fn removes_from(class: &ast::StmtClassDef, container: &str) -> bool {
                         }
                     }
                 }
-                Stmt::AugAssign(aug) if self.mentions(&aug.target) => {
-                    if !matches!(aug.op, ast::Operator::Add) {
-                        self.found = true;
-                    }
+                Stmt::AugAssign(aug)
+                    if self.mentions(&aug.target) && !matches!(aug.op, ast::Operator::Add) =>
+                {
+                    self.found = true;
                 }
                 _ => {}
             }

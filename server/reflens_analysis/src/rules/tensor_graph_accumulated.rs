@@ -655,12 +655,12 @@ impl<'c, 'a> Scope<'c, 'a> {
             Expr::Subscript(subscript) => self.history(&subscript.value),
             Expr::Call(call) => {
                 let qualified = self.checker.semantic.qualified_name(&call.func);
-                match qualified.as_deref() {
-                    Some(
-                        "builtins.float" | "builtins.int" | "builtins.bool" | "builtins.str"
-                        | "builtins.len" | "builtins.repr" | "math.isnan" | "math.isfinite",
-                    ) => return History::Clean,
-                    _ => {}
+                if let Some(
+                    "builtins.float" | "builtins.int" | "builtins.bool" | "builtins.str"
+                    | "builtins.len" | "builtins.repr" | "math.isnan" | "math.isfinite",
+                ) = qualified.as_deref()
+                {
+                    return History::Clean;
                 }
                 if is_loss_call(self.checker, call) || is_model_call(call) {
                     return created;
@@ -976,14 +976,13 @@ fn assigns_text(checker: &Checker, body: &[Stmt], text: &str) -> bool {
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             match stmt {
                 Stmt::FunctionDef(_) | Stmt::ClassDef(_) => return,
-                Stmt::Assign(assign) => {
+                Stmt::Assign(assign)
                     if assign
                         .targets
                         .iter()
-                        .any(|t| self.checker.slice(t.range()) == self.text)
-                    {
-                        self.found = true;
-                    }
+                        .any(|t| self.checker.slice(t.range()) == self.text) =>
+                {
+                    self.found = true;
                 }
                 _ => {}
             }

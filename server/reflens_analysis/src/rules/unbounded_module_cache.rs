@@ -524,18 +524,18 @@ impl<'a> Visitor<'a> for Usage<'_, 'a> {
             Expr::Call(call) => {
                 if let Expr::Attribute(attr) = &*call.func {
                     let method = attr.attr.as_str();
-                    if let Some(name) = self.container(&attr.value) {
-                        if GROW.contains(&method) {
-                            let args = &call.arguments.args;
-                            let (key, item) = match method {
-                                "setdefault" => (args.first(), args.get(1)),
-                                "insert" => (None, args.get(1)),
-                                _ => (None, args.first()),
-                            };
-                            // `update(k=v)`: keywords are closed keys.
-                            if item.is_some() || key.is_some() {
-                                self.grow(name, attr.range(), key, item);
-                            }
+                    if let Some(name) = self.container(&attr.value)
+                        && GROW.contains(&method)
+                    {
+                        let args = &call.arguments.args;
+                        let (key, item) = match method {
+                            "setdefault" => (args.first(), args.get(1)),
+                            "insert" => (None, args.get(1)),
+                            _ => (None, args.first()),
+                        };
+                        // `update(k=v)`: keywords are closed keys.
+                        if item.is_some() || key.is_some() {
+                            self.grow(name, attr.range(), key, item);
                         }
                     }
                     // `_index[key].append(v)` on a defaultdict creates `_index[key]`.
