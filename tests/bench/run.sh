@@ -6,6 +6,8 @@
 #   tests/bench/run.sh --rounds 20      # any other arguments go to compare.py
 #   tests/bench/run.sh --live           # the live agent's heap index against objgraph
 #                                       # (live_heap.py; other arguments go to it)
+#   tests/bench/run.sh --lsp            # edit-to-diagnostics latency on a 10,000-line file,
+#                                       # reflens server and ruff server (lsp_latency.py)
 #
 # Works from any directory. See tests/bench/README.md.
 set -euo pipefail
@@ -96,6 +98,12 @@ else
     installed="$("$ruff" --version 2>/dev/null || true)"
     [[ "$installed" == "ruff $RUFF_VERSION" ]] \
         || die "expected 'ruff $RUFF_VERSION' after the install, got '${installed:-nothing}'"
+fi
+
+# --- --lsp: edit-to-diagnostics latency of both language servers ------------------------------
+if [[ "${1:-}" == "--lsp" ]]; then
+    shift
+    exec python3 "$here/lsp_latency.py" --server "$reflens server" --server "$ruff server" "$@"
 fi
 
 # --- the tree: the standard library of python3, less site-packages ------------------------

@@ -124,6 +124,10 @@ pub struct ServerArgs {
     pub log_file: Option<PathBuf>,
 }
 
+/// `mi_option_purge_delay` of mimalloc v2's `mimalloc.h` (the -sys crate names the options
+/// around it, 14 and 16, but not this one).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -134,7 +138,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Server(args) => lsp::run(&args),
+        Command::Server(args) => {
+            // mimalloc gives freed pages back to the OS 10 ms after they are freed; an editor
+            // sends the next edit later than that, so every analysis would fault its syntax
+            // tree's pages in again. Keep them for a second instead.
+            // SAFETY: sets a plain integer option before any other thread exists.
+            unsafe {
+                libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
+            }
+            lsp::run(&args)
+        }
         Command::Rule { rule, all } => print_rule(rule.as_deref(), all),
         Command::AgentPath => match live::assets::stage() {
             Ok(path) => {

@@ -96,7 +96,8 @@ declare_rule! {
 }
 
 pub(crate) fn check(checker: &mut Checker) {
-    let module_breaks = CycleBreaks::collect(checker.suite);
+    // Both walks are only needed once a candidate cycle is found (rare): done lazily.
+    let module_breaks = std::cell::OnceCell::new();
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
         if is_long_lived_class(checker, class)
@@ -105,7 +106,7 @@ pub(crate) fn check(checker: &mut Checker) {
         {
             return;
         }
-        let own_breaks = CycleBreaks::collect(&class.body);
+        let own_breaks = std::cell::OnceCell::new();
         for stmt in &class.body {
             let Stmt::FunctionDef(def) = stmt else {
                 continue;
@@ -367,8 +368,8 @@ fn check_method(
     class: &ast::StmtClassDef,
     def: &ast::StmtFunctionDef,
     this: &str,
-    module_breaks: &CycleBreaks,
-    own_breaks: &CycleBreaks,
+    module_breaks: &std::cell::OnceCell<CycleBreaks>,
+    own_breaks: &std::cell::OnceCell<CycleBreaks>,
     found: &mut Vec<Diagnostic>,
 ) {
     // Locals stored into `this`, by name, with the container attribute.
@@ -446,8 +447,11 @@ fn check_method(
     // Removing children from the container counts in the class itself; clearing the link
     // counts in the class, in the child's class, or (when the child's class is unknown)
     // anywhere in the file.
+    let module_breaks = || module_breaks.get_or_init(|| CycleBreaks::collect(checker.suite));
+    let own_breaks = || own_breaks.get_or_init(|| CycleBreaks::collect(&class.body));
     let broken = |link: &str, container: &str| {
-        own_breaks.cleared_links.contains(link) || own_breaks.shrunk_containers.contains(container)
+        own_breaks().cleared_links.contains(link)
+            || own_breaks().shrunk_containers.contains(container)
     };
 
     // `child.parent = self` with `self.children.append(child)`.
@@ -455,7 +459,7 @@ fn check_method(
         let Some((_, container)) = stored_names.iter().find(|(name, _)| name == local) else {
             continue;
         };
-        if broken(link, container) || module_breaks.cleared_links.contains(*link) {
+        if broken(link, container) || module_breaks().cleared_links.contains(*link) {
             continue;
         }
         let message = format!(

@@ -268,6 +268,10 @@ pub(crate) fn check(checker: &mut Checker) {
     if !checker.source.contains("yield") && !checker.source.contains(" for ") {
         return;
     }
+    // Only advanced generators are findings: no `next(...)` or `.send(...)`, nothing to find.
+    if !checker.source.contains("next(") && !checker.source.contains(".send(") {
+        return;
+    }
     let releases = Releases::collect(checker.suite);
     let mut found = Vec::new();
     // Module-level generators.

@@ -426,6 +426,11 @@ fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
 }
 
 pub(crate) fn check(checker: &mut Checker) {
+    // The subscriber containers this rule knows are named after what they hold.
+    let lower = checker.source.to_ascii_lowercase();
+    if !CONTAINER_WORDS.iter().any(|word| lower.contains(word)) {
+        return;
+    }
     let subscribed = self_subscribed_methods(checker);
     if subscribed.is_empty() {
         return;
