@@ -8,7 +8,8 @@ use anyhow::Context;
 use rayon::prelude::*;
 use reflens_analysis::fix::fix_all_in;
 use reflens_analysis::{
-    Applicability, Diagnostic, FileContext, Settings, WorkspaceFacts, analyze_bytes_in, analyze_in,
+    Applicability, Diagnostic, FileContext, ModuleFacts, Rule, RuleSet, Settings, WorkspaceFacts,
+    analyze_bytes_in, analyze_collecting, analyze_in,
 };
 use reflens_config::{Overrides, Resolver};
 
@@ -70,32 +71,37 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let _ = rayon::ThreadPoolBuilder::new()
         .stack_size(reflens_analysis::ANALYSIS_STACK)
         .build_global();
-    // Cross-file facts first (the files being checked are the workspace), then the rules.
-    let paths: Vec<PathBuf> = jobs.iter().map(|(path, _)| path.clone()).collect();
-    let facts = crate::workspace::facts_of_files(&paths);
-    let workspace = WorkspaceFacts::from_modules(facts.iter().map(|(_, facts)| facts));
-    let modules: Vec<&str> = facts
-        .iter()
-        .map(|(_, facts)| facts.module.as_str())
-        .collect();
-    let mut results: Vec<FileResult> = jobs
-        .par_iter()
-        .zip(modules.par_iter())
-        .map(|((path, settings), module)| {
-            let context = FileContext {
-                module,
-                is_package: path.file_stem().is_some_and(|stem| stem == "__init__"),
-                workspace: Some(&workspace),
-            };
-            check_file(
-                path,
-                settings,
-                &context,
-                &cwd,
-                args.fix.then_some(threshold),
-            )
-        })
-        .collect();
+    // The files being checked are the workspace. Without `--fix`, each file is parsed once:
+    // the rules run with its own facts while the facts are collected, and only files where a
+    // rule read the workspace are analysed again (by the rules that need it) once every
+    // file's facts are known. `--fix` rewrites files, so it wants the workspace first.
+    let mut results: Vec<FileResult> = if args.fix {
+        let paths: Vec<PathBuf> = jobs.iter().map(|(path, _)| path.clone()).collect();
+        let facts = crate::workspace::facts_of_files(&paths);
+        let workspace = WorkspaceFacts::from_modules(facts.iter().map(|(_, facts)| facts));
+        jobs.par_iter()
+            .zip(facts.par_iter())
+            .map(|((path, settings), (_, facts))| {
+                let context = FileContext {
+                    module: &facts.module,
+                    is_package: is_package(path),
+                    workspace: Some(&workspace),
+                };
+                check_file(path, settings, &context, &cwd, Some(threshold))
+            })
+            .collect()
+    } else {
+        let first: Vec<FirstPass> = jobs
+            .par_iter()
+            .map(|(path, settings)| first_pass(path, settings, &cwd))
+            .collect();
+        let workspace = WorkspaceFacts::from_modules(first.iter().map(|pass| &pass.facts));
+        first
+            .into_par_iter()
+            .zip(jobs.par_iter())
+            .map(|(pass, (path, settings))| second_pass(pass, path, settings, &workspace))
+            .collect()
+    };
     results.sort_by(|a, b| a.display.cmp(&b.display));
 
     let errors: Vec<String> = missing
@@ -206,6 +212,122 @@ fn display_path(path: &Path, cwd: &Path) -> String {
     let shown = absolute.strip_prefix(cwd).unwrap_or(&absolute);
     let text = shown.display().to_string();
     text.strip_prefix("./").map(str::to_owned).unwrap_or(text)
+}
+
+fn is_package(path: &Path) -> bool {
+    path.file_stem().is_some_and(|stem| stem == "__init__")
+}
+
+/// A file after the first pass: its findings with its own facts, and its text when the rules
+/// that need the workspace must run again.
+struct FirstPass {
+    result: FileResult,
+    facts: ModuleFacts,
+    rerun: Option<String>,
+}
+
+fn first_pass(path: &Path, settings: &Settings, cwd: &Path) -> FirstPass {
+    let (module, package) = crate::workspace::module_name(path);
+    let empty = |module: String| ModuleFacts {
+        module,
+        ..ModuleFacts::default()
+    };
+    let mut result = new_result(path, cwd);
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            result.error = Some(format!("cannot read the file: {err}"));
+            return FirstPass {
+                result,
+                facts: empty(module),
+                rerun: None,
+            };
+        }
+    };
+    let text = match (bytes.len() <= reflens_analysis::MAX_SOURCE_BYTES)
+        .then(|| reflens_analysis::source::decode(&bytes))
+    {
+        Some(Ok(decoded)) => decoded.text.into_owned(),
+        // Too large or undecodable: say so, the way a single analysis does.
+        _ => {
+            result.diagnostics =
+                analyze_bytes_in(&bytes, settings, &FileContext::STANDALONE).diagnostics;
+            return FirstPass {
+                result,
+                facts: empty(module),
+                rerun: None,
+            };
+        }
+    };
+    let collected = analyze_collecting(&text, settings, &module, package);
+    result.diagnostics = collected.diagnostics;
+    let rerun = collected.read_workspace && settings.rules.iter().any(Rule::needs_workspace);
+    let rerun = if rerun {
+        Some(text)
+    } else {
+        if !result.diagnostics.is_empty() {
+            result.text = Some(IndexedText::new(text));
+        }
+        None
+    };
+    FirstPass {
+        result,
+        facts: collected.facts,
+        rerun,
+    }
+}
+
+fn second_pass(
+    pass: FirstPass,
+    path: &Path,
+    settings: &Settings,
+    workspace: &WorkspaceFacts,
+) -> FileResult {
+    let mut result = pass.result;
+    let Some(text) = pass.rerun else {
+        return result;
+    };
+    let rules: RuleSet = settings
+        .rules
+        .iter()
+        .filter(|rule| rule.needs_workspace())
+        .collect();
+    let context = FileContext {
+        module: &pass.facts.module,
+        is_package: is_package(path),
+        workspace: Some(workspace),
+    };
+    let again = analyze_in(&text, &Settings::with_rules(rules), &context);
+    result
+        .diagnostics
+        .retain(|d| !d.rule().is_some_and(Rule::needs_workspace));
+    result
+        .diagnostics
+        .extend(again.into_iter().filter(|d| d.rule().is_some()));
+    result.diagnostics.sort_by(|a, b| {
+        (a.range.start(), a.kind, a.range.end()).cmp(&(b.range.start(), b.kind, b.range.end()))
+    });
+    if !result.diagnostics.is_empty() {
+        result.text = Some(IndexedText::new(text));
+    }
+    result
+}
+
+fn new_result(path: &Path, cwd: &Path) -> FileResult {
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        cwd.join(path)
+    };
+    FileResult {
+        display: display_path(path, cwd),
+        absolute: normalize(&absolute),
+        text: None,
+        diagnostics: Vec::new(),
+        fixed: 0,
+        error: None,
+        warning: None,
+    }
 }
 
 fn check_file(

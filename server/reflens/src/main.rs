@@ -142,7 +142,7 @@ fn main() -> ExitCode {
             // mimalloc gives freed pages back to the OS 10 ms after they are freed; an editor
             // sends the next edit later than that, so every analysis would fault its syntax
             // tree's pages in again. Keep them for a second instead.
-            // SAFETY: sets a plain integer option before any other thread exists.
+            // SAFETY: sets a plain integer option before the server starts any thread.
             unsafe {
                 libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
             }

@@ -21,8 +21,11 @@ pub struct Checker<'a> {
     pub settings: &'a Settings,
     /// The file's dotted module name (`pkg.mod`), or `__main__` when the caller gave none.
     pub module: &'a str,
-    /// Facts from the other modules of the workspace (and this one).
-    pub workspace: &'a WorkspaceFacts,
+    /// Facts from the other modules of the workspace (and this one); read through
+    /// [`Checker::workspace`].
+    workspace_facts: &'a WorkspaceFacts,
+    /// Whether a rule read the workspace's facts for this file.
+    workspace_read: std::cell::Cell<bool>,
     diagnostics: Vec<Diagnostic>,
     /// Start offsets of the lines that begin inside a multi-line string, sorted; computed
     /// when a fix first needs it.
@@ -50,7 +53,8 @@ impl<'a> Checker<'a> {
             semantic: Semantic::new(suite),
             settings,
             module: "__main__",
-            workspace: WorkspaceFacts::empty(),
+            workspace_facts: WorkspaceFacts::empty(),
+            workspace_read: std::cell::Cell::new(false),
             diagnostics: Vec::new(),
             lines_in_strings: std::cell::OnceCell::new(),
             indent_unit: indent_unit.unwrap_or_else(|| "    ".to_owned()),
@@ -60,8 +64,21 @@ impl<'a> Checker<'a> {
     /// Places the file in a workspace: its module name and the workspace's facts.
     pub fn in_workspace(mut self, module: &'a str, workspace: &'a WorkspaceFacts) -> Self {
         self.module = module;
-        self.workspace = workspace;
+        self.workspace_facts = workspace;
         self
+    }
+
+    /// Facts from the other modules of the workspace (and this one). Reading them marks the
+    /// file's findings as depending on other files (see [`Checker::read_workspace`]).
+    pub fn workspace(&self) -> &'a WorkspaceFacts {
+        self.workspace_read.set(true);
+        self.workspace_facts
+    }
+
+    /// Whether a rule read the workspace's facts: a checker that analysed this file with its
+    /// own facts only must analyse it again once the workspace is known.
+    pub fn read_workspace(&self) -> bool {
+        self.workspace_read.get()
     }
 
     pub fn enabled(&self, rule: Rule) -> bool {

@@ -74,12 +74,20 @@ pub fn analyze(source: &str, settings: &Settings) -> Vec<Diagnostic> {
 /// Analyses one file's text in its workspace and returns its diagnostics sorted by position.
 pub fn analyze_in(source: &str, settings: &Settings, context: &FileContext) -> Vec<Diagnostic> {
     match context.workspace {
-        Some(workspace) => run(source, settings, context, &mut |_| {
-            Facts::Borrowed(workspace)
-        }),
-        None => run(source, settings, context, &mut |own| {
-            Facts::Shared(Arc::new(WorkspaceFacts::from_modules([&own])))
-        }),
+        Some(workspace) => run(
+            source,
+            settings,
+            context,
+            &mut |_| Facts::Borrowed(workspace),
+            &Default::default(),
+        ),
+        None => run(
+            source,
+            settings,
+            context,
+            &mut |own| Facts::Shared(Arc::new(WorkspaceFacts::from_modules([&own]))),
+            &Default::default(),
+        ),
     }
 }
 
@@ -98,9 +106,13 @@ pub fn analyze_updating(
         is_package,
         workspace: None,
     };
-    run(source, settings, &context, &mut |own| {
-        Facts::Shared(update(own))
-    })
+    run(
+        source,
+        settings,
+        &context,
+        &mut |own| Facts::Shared(update(own)),
+        &Default::default(),
+    )
 }
 
 /// The workspace facts an analysis reads: given by the caller, or built for it.
@@ -119,6 +131,53 @@ impl std::ops::Deref for Facts<'_> {
     }
 }
 
+/// Analyses a file and returns its own facts too, from the same parse: the first pass of a
+/// checker of many files (which then runs the rules that need the workspace, see
+/// [`Rule::needs_workspace`], with [`analyze_in`]). The rules run here see only this file's facts.
+pub fn analyze_collecting(
+    source: &str,
+    settings: &Settings,
+    module: &str,
+    is_package: bool,
+) -> Collected {
+    let context = FileContext {
+        module,
+        is_package,
+        workspace: None,
+    };
+    let mut facts = None;
+    let read_workspace = std::cell::Cell::new(false);
+    let diagnostics = run(
+        source,
+        settings,
+        &context,
+        &mut |own| {
+            let merged = Arc::new(WorkspaceFacts::from_modules([&own]));
+            facts = Some(own);
+            Facts::Shared(merged)
+        },
+        &read_workspace,
+    );
+    Collected {
+        diagnostics,
+        facts: facts.unwrap_or_else(|| ModuleFacts {
+            module: module.to_owned(),
+            ..ModuleFacts::default()
+        }),
+        read_workspace: read_workspace.get(),
+    }
+}
+
+/// What [`analyze_collecting`] found.
+pub struct Collected {
+    pub diagnostics: Vec<Diagnostic>,
+    /// The file's own facts, for the workspace.
+    pub facts: ModuleFacts,
+    /// A rule read the workspace's facts: with other modules' facts its findings may differ, so
+    /// the rules that [need the workspace](Rule::needs_workspace) must run again for this file.
+    pub read_workspace: bool,
+}
+
 type WorkspaceFor<'w> = dyn FnMut(ModuleFacts) -> Facts<'w> + 'w;
 
 fn run<'w>(
@@ -126,6 +185,7 @@ fn run<'w>(
     settings: &Settings,
     context: &FileContext,
     workspace: &mut WorkspaceFor<'w>,
+    read_workspace: &std::cell::Cell<bool>,
 ) -> Vec<Diagnostic> {
     if source.len() > MAX_SOURCE_BYTES {
         return vec![too_large(source.len())];
@@ -136,7 +196,7 @@ fn run<'w>(
     // A new stack is mapped only when the caller's has less than ANALYSIS_STACK / 2 left (the
     // CLI and the language server run analyses on threads with ANALYSIS_STACK of stack).
     stacker::maybe_grow(ANALYSIS_STACK / 2, ANALYSIS_STACK, || {
-        analyze_on_stack(source, settings, context, workspace)
+        analyze_on_stack(source, settings, context, workspace, read_workspace)
     })
 }
 
@@ -145,6 +205,7 @@ fn analyze_on_stack<'w>(
     settings: &Settings,
     context: &FileContext,
     workspace: &mut WorkspaceFor<'w>,
+    read_workspace: &std::cell::Cell<bool>,
 ) -> Vec<Diagnostic> {
     let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
     let mut diagnostics: Vec<Diagnostic> = parsed
@@ -196,6 +257,7 @@ fn analyze_on_stack<'w>(
             ));
         }
     }
+    read_workspace.set(checker.read_workspace());
     let suppressions = Suppressions::from_tokens(source, tokens, &line_index);
     diagnostics.extend(
         checker

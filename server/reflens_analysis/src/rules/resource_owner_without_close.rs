@@ -350,7 +350,7 @@ fn workspace_class_without_release(checker: &Checker, name: &str, depth: usize) 
     if depth > 8 {
         return false;
     }
-    let classes = checker.workspace.classes_named(name);
+    let classes = checker.workspace().classes_named(name);
     if classes.is_empty() {
         return false;
     }

@@ -92,7 +92,7 @@ fn check_class(checker: &Checker, class: &ast::StmtClassDef) -> Option<Diagnosti
     if slots.iter().any(|slot| slot == "__weakref__") {
         return None;
     }
-    if !checker.workspace.is_weakly_referenced(name) {
+    if !checker.workspace().is_weakly_referenced(name) {
         return None;
     }
     // Every base must be known to lack `__weakref__`.
@@ -103,7 +103,7 @@ fn check_class(checker: &Checker, class: &ast::StmtClassDef) -> Option<Diagnosti
     }
     // Another class of this name (in another module) that has `__weakref__` may be the one
     // that is weak-referenced.
-    if checker.workspace.classes_named(name).iter().any(|other| {
+    if checker.workspace().classes_named(name).iter().any(|other| {
         other
             .slots
             .as_ref()
@@ -221,7 +221,7 @@ fn named_base_weakref(checker: &Checker, name: &str, depth: usize) -> Weakref {
         return Weakref::Unknown;
     }
     let short = name.rsplit('.').next().unwrap_or(name);
-    let classes = checker.workspace.classes_named(short);
+    let classes = checker.workspace().classes_named(short);
     if classes.is_empty() {
         return Weakref::Unknown;
     }
@@ -250,7 +250,7 @@ fn has_weakref_subclass(checker: &Checker, name: &str, depth: usize) -> bool {
     if depth > MAX_DEPTH {
         return true;
     }
-    checker.workspace.all_classes().any(|class| {
+    checker.workspace().all_classes().any(|class| {
         class
             .bases
             .iter()

@@ -147,7 +147,7 @@ pub(crate) fn check(checker: &mut Checker) {
             continue;
         }
         if checker
-            .workspace
+            .workspace()
             .is_shrunk(&format!("{}.{}", checker.module, id))
         {
             continue;
