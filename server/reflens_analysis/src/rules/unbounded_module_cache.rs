@@ -146,12 +146,6 @@ pub(crate) fn check(checker: &mut Checker) {
         if matches!(kind, NewContainer::ByteArray) {
             continue;
         }
-        if checker
-            .workspace()
-            .is_shrunk(&format!("{}.{}", checker.module, id))
-        {
-            continue;
-        }
         candidates.push((name, value, kind));
     }
     if candidates.is_empty() {
@@ -179,6 +173,14 @@ pub(crate) fn check(checker: &mut Checker) {
             continue;
         };
         if facts.safe || facts.growth.is_empty() {
+            continue;
+        }
+        // Last: another module may clear it. Reading other modules' facts makes a checker of
+        // many files analyse this one again once it knows them all, so only for findings.
+        if checker
+            .workspace()
+            .is_shrunk(&format!("{}.{}", checker.module, name.id))
+        {
             continue;
         }
         found.push(diagnostic(checker, name, value, kind, facts));

@@ -339,7 +339,7 @@ const CONSTRUCTORS: &[(&str, &Kind)] = &[
 
 /// Words that every entry of [`CONSTRUCTORS`] (or `Path.open`) contains, for a quick test
 /// of whether a file can have any resource at all.
-const RESOURCE_WORDS: &[&str] = &[
+pub(crate) const RESOURCE_WORDS: &[&str] = &[
     "open",
     "File",
     "socket",
