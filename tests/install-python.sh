@@ -9,29 +9,15 @@ set -euo pipefail
 ver=${1:?usage: install-python.sh 3.13|3.14 [DEST]}
 DEST=$(mkdir -p "${2:-.python$ver}" && cd "${2:-.python$ver}" && pwd)
 if [[ -x $DEST/python$ver ]] && "$DEST/python$ver" -c 'pass' 2>/dev/null; then echo "$DEST/python$ver"; exit 0; fi
-apt_dir=$DEST/apt
-mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$DEST/debs"
-cat > "$apt_dir/parts/sid.sources" <<SRC
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: sid
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/parts"
-      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
-apt-get "${opts[@]}" update -qq >/dev/null
 pkgs=(python$ver-minimal libpython$ver-minimal libpython$ver-stdlib libc6 libbz2-1.0 libcrypt1 libexpat1
       libffi8 liblzma5 libmpdec4 libncursesw6 libreadline8t64 libsqlite3-0 libssl3t64 libtinfo6 libuuid1
       libzstd1 zlib1g)
-(cd "$DEST/debs" && apt-get "${opts[@]}" download "${pkgs[@]}" >/dev/null 2>&1)
-for deb in "$DEST"/debs/*.deb; do dpkg -x "$deb" "$DEST/root"; done
+"$(dirname "${BASH_SOURCE[0]}")/unpack-debian-sid.sh" "$DEST" "${pkgs[@]}"
 R=$DEST/root
 cat > "$DEST/python$ver" <<WRAP
 #!/bin/sh
 PYTHONHOME=$R/usr exec "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu" "$R/usr/bin/python$ver" "\$@"
 WRAP
 chmod +x "$DEST/python$ver"
-rm -rf "$apt_dir" "$DEST/debs"
 "$DEST/python$ver" -c 'import sys; print(sys.version)' >&2
 echo "$DEST/python$ver"

@@ -87,7 +87,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                     is_package: is_package(path),
                     workspace: Some(&workspace),
                 };
-                check_file(path, settings, &context, &cwd, Some(threshold))
+                fix_file(path, settings, &context, &cwd, threshold)
             })
             .collect()
     } else {
@@ -330,28 +330,16 @@ fn new_result(path: &Path, cwd: &Path) -> FileResult {
     }
 }
 
-fn check_file(
+/// Checks one file with `--fix`: analyses it in its workspace and writes the fixes at or
+/// above `threshold` back.
+fn fix_file(
     path: &Path,
     settings: &Settings,
     context: &FileContext,
     cwd: &Path,
-    fix: Option<Applicability>,
+    threshold: Applicability,
 ) -> FileResult {
-    let absolute = if path.is_absolute() {
-        path.to_owned()
-    } else {
-        cwd.join(path)
-    };
-    let absolute = normalize(&absolute);
-    let mut result = FileResult {
-        display: display_path(path, cwd),
-        absolute,
-        text: None,
-        diagnostics: Vec::new(),
-        fixed: 0,
-        error: None,
-        warning: None,
-    };
+    let mut result = new_result(path, cwd);
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
@@ -367,34 +355,32 @@ fn check_file(
     let mut text = text;
     let mut diagnostics = analysis.diagnostics;
 
-    if let Some(threshold) = fix {
-        let fixable = diagnostics
-            .iter()
-            .any(|d| d.fix.as_ref().is_some_and(|f| f.applicability >= threshold));
-        if fixable {
-            match writable_encoding(&bytes) {
-                Ok(bom) => {
-                    let fixed = fix_all_in(&text, settings, threshold, context);
-                    if let Some(error) = &fixed.error {
-                        result.error = Some(error.clone());
+    let fixable = diagnostics
+        .iter()
+        .any(|d| d.fix.as_ref().is_some_and(|f| f.applicability >= threshold));
+    if fixable {
+        match writable_encoding(&bytes) {
+            Ok(bom) => {
+                let fixed = fix_all_in(&text, settings, threshold, context);
+                if let Some(error) = &fixed.error {
+                    result.error = Some(error.clone());
+                }
+                if fixed.count() > 0 {
+                    let mut out = Vec::with_capacity(fixed.source.len() + 3);
+                    if bom {
+                        out.extend_from_slice(b"\xEF\xBB\xBF");
                     }
-                    if fixed.count() > 0 {
-                        let mut out = Vec::with_capacity(fixed.source.len() + 3);
-                        if bom {
-                            out.extend_from_slice(b"\xEF\xBB\xBF");
-                        }
-                        out.extend_from_slice(fixed.source.as_bytes());
-                        if let Err(err) = std::fs::write(path, out) {
-                            result.error = Some(format!("cannot write the fixes: {err}"));
-                        } else {
-                            result.fixed = fixed.count();
-                            text = fixed.source;
-                            diagnostics = analyze_in(&text, settings, context);
-                        }
+                    out.extend_from_slice(fixed.source.as_bytes());
+                    if let Err(err) = std::fs::write(path, out) {
+                        result.error = Some(format!("cannot write the fixes: {err}"));
+                    } else {
+                        result.fixed = fixed.count();
+                        text = fixed.source;
+                        diagnostics = analyze_in(&text, settings, context);
                     }
                 }
-                Err(reason) => result.warning = Some(reason),
             }
+            Err(reason) => result.warning = Some(reason),
         }
     }
     // The text is only needed to print findings; most files have none.

@@ -17,6 +17,44 @@ pub fn name_of(expr: &Expr) -> Option<&str> {
     }
 }
 
+/// The last name of a name or attribute chain: `x` → `x`, `self.x` → `x`, `a.b.x` → `x`.
+pub fn last_segment(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Attribute(attr) => Some(attr.attr.as_str()),
+        _ => None,
+    }
+}
+
+/// The name an attribute or subscript chain starts from: `self` in `self.a.b[k]`.
+pub fn root_name(expr: &Expr) -> Option<&str> {
+    let mut current = expr;
+    loop {
+        match current {
+            Expr::Name(name) => return Some(name.id.as_str()),
+            Expr::Attribute(attr) => current = &attr.value,
+            Expr::Subscript(subscript) => current = &subscript.value,
+            _ => return None,
+        }
+    }
+}
+
+/// `__name__ == "__main__"` (either way round).
+pub fn is_main_guard(test: &Expr) -> bool {
+    let Expr::Compare(compare) = test else {
+        return false;
+    };
+    let [right] = &*compare.comparators else {
+        return false;
+    };
+    let is_name = |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == "__name__");
+    let is_main = |e: &Expr| matches!(e, Expr::StringLiteral(s) if s.value.to_str() == "__main__");
+    compare.ops.len() == 1
+        && compare.ops[0] == ast::CmpOp::Eq
+        && ((is_name(&compare.left) && is_main(right))
+            || (is_main(&compare.left) && is_name(right)))
+}
+
 /// True if `expr` is the bare name `name`.
 pub fn is_name(expr: &Expr, name: &str) -> bool {
     name_of(expr) == Some(name)
@@ -52,6 +90,63 @@ pub fn walk_classes<'a>(suite: &'a [Stmt], f: &mut dyn FnMut(&'a ast::StmtClassD
     }
     let mut walker = Walker { f };
     ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut walker, suite);
+}
+
+/// Calls `f` on every function definition in `suite`, at any depth (methods and nested
+/// functions included), outermost first.
+pub fn walk_functions<'a>(suite: &'a [Stmt], f: &mut dyn FnMut(&'a ast::StmtFunctionDef)) {
+    struct Walker<'f, 'a> {
+        f: &'f mut dyn FnMut(&'a ast::StmtFunctionDef),
+    }
+    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Walker<'_, 'a> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if let Stmt::FunctionDef(def) = stmt {
+                (self.f)(def);
+            }
+            deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut walker = Walker { f };
+    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut walker, suite);
+}
+
+/// Calls `f` on every statement of `body` and every statement nested in them, not entering
+/// nested functions and classes.
+pub fn walk_statements<'a>(body: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
+    struct Walker<'f, 'a>(&'f mut dyn FnMut(&'a Stmt));
+    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Walker<'_, 'a> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            (self.0)(stmt);
+            if !matches!(stmt, Stmt::FunctionDef(_) | Stmt::ClassDef(_)) {
+                deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
+            }
+        }
+    }
+    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut Walker(f), body);
+}
+
+/// Whether the file is test code, which captures frames, exceptions and records on purpose:
+/// a test module by name, or (when the caller gave no module name, as for files checked on
+/// their own) a file that defines test functions or test methods (`def test_...` at module
+/// level or in a class).
+pub fn is_test_code(checker: &crate::checker::Checker) -> bool {
+    if is_test_module(checker.module) {
+        return true;
+    }
+    let is_test = |stmt: &Stmt| matches!(stmt, Stmt::FunctionDef(def) if def.name.as_str().starts_with("test_"));
+    checker.suite.iter().any(|stmt| {
+        is_test(stmt) || matches!(stmt, Stmt::ClassDef(class) if class.body.iter().any(is_test))
+    })
+}
+
+/// Whether the module is a test module.
+pub fn is_test_module(module: &str) -> bool {
+    module.split('.').any(|segment| {
+        segment.starts_with("test_")
+            || segment.ends_with("_test")
+            || segment.ends_with("_tests")
+            || matches!(segment, "test" | "tests" | "testing" | "conftest")
+    })
 }
 
 /// How a function defined in a class body is bound.
@@ -142,6 +237,69 @@ pub fn new_container<'a>(
         }
         _ => None,
     }
+}
+
+/// True if a module-level statement creates an instance of `class` (`manager = Manager()`,
+/// `Logger.manager = Manager(root)`, a bare `Registry()`): it is created once, at import, so
+/// whatever it keeps is bounded by that one instance.
+pub fn instantiated_at_module_level(
+    checker: &crate::checker::Checker,
+    class: &ast::StmtClassDef,
+) -> bool {
+    checker.suite.iter().any(|stmt| {
+        let value = match stmt {
+            Stmt::Assign(assign) => &*assign.value,
+            Stmt::AnnAssign(ast::StmtAnnAssign {
+                value: Some(value), ..
+            }) => &**value,
+            Stmt::Expr(expr) => &*expr.value,
+            _ => return false,
+        };
+        matches!(value, Expr::Call(call) if name_of(&call.func) == Some(class.name.as_str()))
+    })
+}
+
+/// Whether the module imports `module` or a submodule of it (at any depth, any spelling).
+pub fn imports_module(suite: &[Stmt], module: &str) -> bool {
+    struct Find<'m> {
+        module: &'m str,
+        found: bool,
+    }
+    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Find<'_> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            let matches = |name: &str| {
+                name == self.module
+                    || name
+                        .strip_prefix(self.module)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            };
+            match stmt {
+                Stmt::Import(import) => {
+                    if import
+                        .names
+                        .iter()
+                        .any(|alias| matches(alias.name.as_str()))
+                    {
+                        self.found = true;
+                    }
+                }
+                Stmt::ImportFrom(import) => {
+                    if import.level == 0
+                        && import.module.as_ref().is_some_and(|m| matches(m.as_str()))
+                    {
+                        self.found = true;
+                    }
+                }
+                _ => deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt)),
+            }
+        }
+    }
+    let mut find = Find {
+        module,
+        found: false,
+    };
+    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut find, suite);
+    find.found
 }
 
 /// Classes whose instances live as long as the program anyway: enums and metaclasses.

@@ -81,13 +81,9 @@ pub fn analyze_in(source: &str, settings: &Settings, context: &FileContext) -> V
             &mut |_| Facts::Borrowed(workspace),
             &Default::default(),
         ),
-        None => run(
-            source,
-            settings,
-            context,
-            &mut |own| Facts::Shared(Arc::new(WorkspaceFacts::from_modules([&own]))),
-            &Default::default(),
-        ),
+        None => {
+            analyze_collecting(source, settings, context.module, context.is_package).diagnostics
+        }
     }
 }
 

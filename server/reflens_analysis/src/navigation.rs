@@ -7,7 +7,7 @@ use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_python_parser::{Mode, ParseOptions};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
-use crate::helpers::deep;
+use crate::helpers::{deep, is_main_guard};
 
 /// An expression made of a name, attributes, and literal subscripts: `cache`, `self.items`,
 /// `cfg['db'][0].conn`.
@@ -249,21 +249,6 @@ pub fn run_targets(source: &str, file_name: &str) -> Vec<RunTarget> {
         }
     }
     out
-}
-
-fn is_main_guard(test: &Expr) -> bool {
-    let Expr::Compare(compare) = test else {
-        return false;
-    };
-    let [right] = &*compare.comparators else {
-        return false;
-    };
-    let is_name = |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == "__name__");
-    let is_main = |e: &Expr| matches!(e, Expr::StringLiteral(s) if s.value.to_str() == "__main__");
-    compare.ops.len() == 1
-        && compare.ops[0] == ast::CmpOp::Eq
-        && ((is_name(&compare.left) && is_main(right))
-            || (is_main(&compare.left) && is_name(right)))
 }
 
 #[cfg(test)]

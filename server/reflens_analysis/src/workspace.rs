@@ -20,7 +20,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::checker::Semantic;
-use crate::helpers::{deep, first_parameter};
+use crate::helpers::{deep, first_parameter, last_segment};
 
 /// What one module tells the rest of the workspace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,7 +277,7 @@ fn weak_containers(suite: &[Stmt]) -> FxHashSet<String> {
                     "WeakSet" | "WeakValueDictionary" | "WeakKeyDictionary"
                 ) {
                     for target in targets {
-                        if let Some(name) = last_name(target) {
+                        if let Some(name) = last_segment(target) {
                             self.0.insert(format!("{callee}:{name}"));
                         }
                     }
@@ -291,15 +291,6 @@ fn weak_containers(suite: &[Stmt]) -> FxHashSet<String> {
         collect.visit_stmt(stmt);
     }
     collect.0
-}
-
-/// `x` → `x`, `self.x` → `x`, `a.b.x` → `x`.
-fn last_name(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Name(name) => Some(name.id.as_str()),
-        Expr::Attribute(attr) => Some(attr.attr.as_str()),
-        _ => None,
-    }
 }
 
 struct FunctionScope<'a> {
@@ -331,7 +322,7 @@ impl<'a> Extractor<'_, 'a> {
     fn class_of(&self, expr: &Expr) -> Option<String> {
         match expr {
             Expr::Call(call) => {
-                let name = last_name(&call.func)?;
+                let name = last_segment(&call.func)?;
                 if name == "cls" {
                     return self.functions.last()?.class.clone();
                 }
@@ -358,7 +349,8 @@ impl<'a> Extractor<'_, 'a> {
     }
 
     fn is_weak_container(&self, kind: &str, expr: &Expr) -> bool {
-        last_name(expr).is_some_and(|name| self.weak_containers.contains(&format!("{kind}:{name}")))
+        last_segment(expr)
+            .is_some_and(|name| self.weak_containers.contains(&format!("{kind}:{name}")))
     }
 
     fn container_name(&self, expr: &Expr) -> Option<String> {
@@ -418,7 +410,7 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
                 for base in class.bases() {
                     facts.bases.push(
                         self.qualified(base)
-                            .unwrap_or_else(|| last_name(base).unwrap_or_default().to_owned()),
+                            .unwrap_or_else(|| last_segment(base).unwrap_or_default().to_owned()),
                     );
                 }
                 for member in &class.body {
@@ -432,12 +424,12 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
                         }
                         Stmt::Assign(assign)
                             if assign.targets.len() == 1
-                                && last_name(&assign.targets[0]) == Some("__slots__") =>
+                                && last_segment(&assign.targets[0]) == Some("__slots__") =>
                         {
                             facts.slots = literal_strings(&assign.value);
                         }
                         Stmt::AnnAssign(assign)
-                            if last_name(&assign.target) == Some("__slots__") =>
+                            if last_segment(&assign.target) == Some("__slots__") =>
                         {
                             facts.slots = assign.value.as_deref().and_then(literal_strings);
                         }
@@ -462,7 +454,7 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
                 let mut local_types = FxHashMap::default();
                 for parameter in def.parameters.iter_non_variadic_params() {
                     if let Some(annotation) = parameter.parameter.annotation.as_deref()
-                        && let Some(name) = last_name(annotation)
+                        && let Some(name) = last_segment(annotation)
                         && name.chars().next().is_some_and(char::is_uppercase)
                     {
                         local_types.insert(parameter.parameter.name.as_str(), name.to_owned());
@@ -507,7 +499,8 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
                         && self.functions.last().is_some_and(|scope| {
                             scope.class.is_some()
                                 && first_parameter(scope.def)
-                                    == last_name(&attr.value).filter(|_| attr.value.is_name_expr())
+                                    == last_segment(&attr.value)
+                                        .filter(|_| attr.value.is_name_expr())
                         })
                     {
                         self.owns(&assign.value);
@@ -581,7 +574,7 @@ fn is_empty_container(expr: &Expr) -> bool {
         Expr::List(list) => list.is_empty(),
         Expr::Call(call) => {
             call.arguments.is_empty()
-                && last_name(&call.func).is_some_and(|name| {
+                && last_segment(&call.func).is_some_and(|name| {
                     matches!(
                         name,
                         "dict"
@@ -598,8 +591,9 @@ fn is_empty_container(expr: &Expr) -> bool {
     }
 }
 
-/// The strings of a literal tuple, list or single string (`__slots__ = ("a", "b")`).
-fn literal_strings(expr: &Expr) -> Option<Vec<String>> {
+/// The strings of a literal tuple, list, set or single string (`__slots__ = ("a", "b")`);
+/// `None` when it is anything else.
+pub(crate) fn literal_strings(expr: &Expr) -> Option<Vec<String>> {
     let elements: Vec<&Expr> = match expr {
         Expr::Tuple(tuple) => tuple.iter().collect(),
         Expr::List(list) => list.iter().collect(),

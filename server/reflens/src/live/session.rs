@@ -390,8 +390,8 @@ impl Session {
         }
     }
 
-    /// The connection ended or the process exited: fail what is pending and say how it ended.
-    fn connection_closed(&self, detail: String) {
+    /// Drops every pending request's sender: their waiters get "the session has ended".
+    fn fail_pending(&self) {
         let pending: Vec<_> = self
             .pending
             .lock()
@@ -399,6 +399,11 @@ impl Session {
             .drain()
             .collect();
         drop(pending);
+    }
+
+    /// The connection ended or the process exited: fail what is pending and say how it ended.
+    fn connection_closed(&self, detail: String) {
+        self.fail_pending();
         if self.pid.is_none() {
             // An attached program goes on; only the session ends.
             self.finish(SessionState::Exited, detail);
@@ -406,13 +411,7 @@ impl Session {
     }
 
     fn process_ended(&self, status: Option<std::process::ExitStatus>, log: &Arc<Mutex<LogFile>>) {
-        let pending: Vec<_> = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .collect();
-        drop(pending);
+        self.fail_pending();
         // Whatever it forked goes with it.
         self.kill();
         let stopping = self.stopping.load(Ordering::SeqCst);

@@ -1,6 +1,5 @@
 use std::collections::HashSet;
 
-use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 
@@ -8,7 +7,8 @@ use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
-    MethodKind, deep, first_parameter, is_long_lived_class, method_kind, name_of, walk_classes,
+    MethodKind, deep, first_parameter, instantiated_at_module_level, is_long_lived_class,
+    method_kind, name_of, walk_classes, walk_statements,
 };
 use crate::registry::Rule;
 
@@ -205,27 +205,12 @@ impl CycleBreaks {
     }
 }
 
-/// True if a module-level statement creates an instance of `class` (`manager = Manager()`,
-/// `Logger.manager = Manager(root)`): a singleton whose children live as long as it does.
-fn instantiated_at_module_level(checker: &Checker, class: &ast::StmtClassDef) -> bool {
-    checker.suite.iter().any(|stmt| {
-        let value = match stmt {
-            Stmt::Assign(assign) => &*assign.value,
-            Stmt::AnnAssign(ast::StmtAnnAssign {
-                value: Some(value), ..
-            }) => &**value,
-            _ => return false,
-        };
-        matches!(value, Expr::Call(call) if name_of(&call.func) == Some(class.name.as_str()))
-    })
-}
-
 /// True if the class keeps its children in a weak container (`self.children = WeakSet()`).
 fn has_weak_container(checker: &Checker, class: &ast::StmtClassDef) -> bool {
     let mut weak = false;
     for stmt in &class.body {
         if let Stmt::FunctionDef(def) = stmt {
-            for_each_stmt(&def.body, &mut |stmt| {
+            walk_statements(&def.body, &mut |stmt| {
                 if let Stmt::Assign(assign) = stmt
                     && let Expr::Call(call) = &*assign.value
                     && checker.semantic.resolves_to(
@@ -243,23 +228,6 @@ fn has_weak_container(checker: &Checker, class: &ast::StmtClassDef) -> bool {
         }
     }
     weak
-}
-
-/// Calls `f` on every statement of `body`, inside compound statements but not inside nested
-/// functions and classes.
-fn for_each_stmt<'a>(body: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
-    struct Walker<'f, 'a>(&'f mut dyn FnMut(&'a Stmt));
-    impl<'a> StatementVisitor<'a> for Walker<'_, 'a> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            (self.0)(stmt);
-            match stmt {
-                Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
-                _ => deep(|| walk_stmt(self, stmt)),
-            }
-        }
-    }
-    let mut walker = Walker(f);
-    walker.visit_body(body);
 }
 
 /// `this.attr` → `attr`.
@@ -349,7 +317,7 @@ fn constructor_link<'a>(
     }
     let param = param?;
     let mut link = None;
-    for_each_stmt(&init.body, &mut |stmt| {
+    walk_statements(&init.body, &mut |stmt| {
         if let Stmt::Assign(assign) = stmt
             && name_of(&assign.value) == Some(param)
         {
@@ -390,7 +358,7 @@ fn check_method(
     let mut own_links: Vec<(&str, &str, &Stmt)> = Vec::new();
     let mut joined: Vec<(&str, &str)> = Vec::new();
 
-    for_each_stmt(&def.body, &mut |stmt| {
+    walk_statements(&def.body, &mut |stmt| {
         for (value, container) in stored_values(stmt, this) {
             match value {
                 Expr::Name(name) if name.id.as_str() != this => {

@@ -6,7 +6,8 @@ use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
 use crate::helpers::{
-    MethodKind, deep, first_parameter, is_long_lived_class, method_kind, name_of, walk_classes,
+    MethodKind, deep, first_parameter, instantiated_at_module_level, is_long_lived_class,
+    method_kind, name_of, walk_classes,
 };
 use crate::registry::Rule;
 
@@ -216,21 +217,6 @@ pub(crate) fn check(checker: &mut Checker) {
     for diagnostic in found {
         checker.report(diagnostic);
     }
-}
-
-/// True if a module-level statement creates an instance of `class` (`manager = Manager()`).
-fn instantiated_at_module_level(checker: &Checker, class: &ast::StmtClassDef) -> bool {
-    checker.suite.iter().any(|stmt| {
-        let value = match stmt {
-            Stmt::Assign(assign) => &*assign.value,
-            Stmt::AnnAssign(ast::StmtAnnAssign {
-                value: Some(value), ..
-            }) => &**value,
-            Stmt::Expr(expr) => &*expr.value,
-            _ => return false,
-        };
-        matches!(value, Expr::Call(call) if name_of(&call.func) == Some(class.name.as_str()))
-    })
 }
 
 /// Names of functions defined in `body` (not nested deeper) that use `this`.

@@ -5,7 +5,7 @@ use ruff_text_size::{Ranged, TextRange};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
-use crate::helpers::deep;
+use crate::helpers::{deep, root_name};
 use crate::registry::Rule;
 
 declare_rule! {
@@ -574,19 +574,6 @@ fn keeps<'a>(stmt: &'a Stmt, x: &str) -> Vec<Holder<'a>> {
         out.push(Holder::Name(target.id.as_str()));
     }
     out
-}
-
-/// The name an attribute or subscript chain starts from: `self` in `self.a.b[k]`.
-fn root_name(expr: &Expr) -> Option<&str> {
-    let mut current = expr;
-    loop {
-        match current {
-            Expr::Name(name) => return Some(name.id.as_str()),
-            Expr::Attribute(attr) => current = &attr.value,
-            Expr::Subscript(subscript) => current = &subscript.value,
-            _ => return None,
-        }
-    }
 }
 
 /// Whether the object holding the reference is itself garbage: it is `x` (a self-reference),

@@ -6,7 +6,7 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::deep;
+use crate::helpers::{deep, is_test_code, walk_functions, walk_statements};
 use crate::registry::Rule;
 
 declare_rule! {
@@ -102,40 +102,19 @@ declare_rule! {
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
-    if crate::rules::handler_keeps_records::is_test_code(checker) {
+    if is_test_code(checker) {
         return;
     }
     if !checker.source.contains("except") && !checker.source.contains("stack") {
         return;
     }
     let mut found = Vec::new();
-    for_each_function(checker.suite, &mut |def| {
+    walk_functions(checker.suite, &mut |def| {
         analyze_function(checker, def, &mut found);
     });
     for diagnostic in found {
         checker.report(diagnostic);
     }
-}
-
-/// Calls `f` on every function definition in `suite`, at any depth (methods and nested
-/// functions included), outermost first.
-pub(crate) fn for_each_function<'a>(
-    suite: &'a [Stmt],
-    f: &mut dyn FnMut(&'a ast::StmtFunctionDef),
-) {
-    struct Walker<'f, 'a> {
-        f: &'f mut dyn FnMut(&'a ast::StmtFunctionDef),
-    }
-    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Walker<'_, 'a> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            if let Stmt::FunctionDef(def) = stmt {
-                (self.f)(def);
-            }
-            deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
-        }
-    }
-    let mut walker = Walker { f };
-    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut walker, suite);
 }
 
 /// What a leaky local holds.
@@ -578,7 +557,7 @@ fn releases(stmt: &Stmt, names: &[&str]) -> bool {
 /// Whether `del name` or `name = None` occurs anywhere in `stmt` (not in nested scopes).
 fn releases_in(stmt: &Stmt, names: &[&str]) -> bool {
     let mut found = false;
-    visit_stmts(stmt, &mut |s| match s {
+    walk_statements(std::slice::from_ref(stmt), &mut |s| match s {
         Stmt::Delete(del)
             if del
                 .targets
@@ -608,7 +587,7 @@ fn target_binds(target: &Expr, names: &[&str]) -> bool {
 
 fn deletes(stmt: &Stmt, names: &[&str]) -> bool {
     let mut found = false;
-    visit_stmts(stmt, &mut |s| {
+    walk_statements(std::slice::from_ref(stmt), &mut |s| {
         if let Stmt::Delete(del) = s
             && del
                 .targets
@@ -619,23 +598,6 @@ fn deletes(stmt: &Stmt, names: &[&str]) -> bool {
         }
     });
     found
-}
-
-/// Calls `f` on `stmt` and every statement nested in it, not entering functions or classes.
-pub(crate) fn visit_stmts<'a>(stmt: &'a Stmt, f: &mut dyn FnMut(&'a Stmt)) {
-    struct Walker<'f, 'a> {
-        f: &'f mut dyn FnMut(&'a Stmt),
-    }
-    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Walker<'_, 'a> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            (self.f)(stmt);
-            if !matches!(stmt, Stmt::FunctionDef(_) | Stmt::ClassDef(_)) {
-                deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
-            }
-        }
-    }
-    let mut walker = Walker { f };
-    ruff_python_ast::statement_visitor::StatementVisitor::visit_stmt(&mut walker, stmt);
 }
 
 /// Whether control can leave the statement other than by falling through: `return`,

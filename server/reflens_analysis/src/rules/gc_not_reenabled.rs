@@ -6,6 +6,7 @@ use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::deep;
+use crate::helpers::is_main_guard;
 use crate::registry::Rule;
 
 declare_rule! {
@@ -373,19 +374,6 @@ fn child_suites(stmt: &Stmt) -> Vec<(&[Stmt], Part)> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// `__name__ == "__main__"` (either way round).
-fn is_main_guard(test: &Expr) -> bool {
-    let Expr::Compare(compare) = test else {
-        return false;
-    };
-    let [right] = &*compare.comparators else {
-        return false;
-    };
-    let is_name = |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == "__name__");
-    let is_main = |e: &Expr| matches!(e, Expr::StringLiteral(s) if s.value.to_str() == "__main__");
-    (is_name(&compare.left) && is_main(right)) || (is_main(&compare.left) && is_name(right))
 }
 
 fn has_main_guard(suite: &[Stmt]) -> bool {

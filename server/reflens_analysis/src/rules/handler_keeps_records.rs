@@ -6,9 +6,9 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{deep, walk_classes};
+use crate::helpers::{deep, is_test_code, last_segment, walk_classes};
 use crate::registry::Rule;
-use crate::rules::stored_frame::{Releases, last_segment};
+use crate::rules::stored_frame::Releases;
 
 declare_rule! {
     /// ## What it finds
@@ -171,29 +171,6 @@ fn class_kind(checker: &Checker, class: &ast::StmtClassDef, depth: usize) -> Cla
         kind.filter_only = false;
     }
     kind
-}
-
-/// Whether the file is test code: a test module by name, or (when the caller gave no module
-/// name, as for files checked on their own) a file that defines test functions or test methods
-/// (`def test_...` at module level or in a class).
-pub(crate) fn is_test_code(checker: &Checker) -> bool {
-    if is_test_module(checker.module) {
-        return true;
-    }
-    let is_test = |stmt: &Stmt| matches!(stmt, Stmt::FunctionDef(def) if def.name.as_str().starts_with("test_"));
-    checker.suite.iter().any(|stmt| {
-        is_test(stmt) || matches!(stmt, Stmt::ClassDef(class) if class.body.iter().any(is_test))
-    })
-}
-
-/// Whether the module is a test module.
-pub(crate) fn is_test_module(module: &str) -> bool {
-    module.split('.').any(|segment| {
-        segment.starts_with("test_")
-            || segment.ends_with("_test")
-            || segment.ends_with("_tests")
-            || matches!(segment, "test" | "tests" | "testing" | "conftest")
-    })
 }
 
 pub(crate) fn check(checker: &mut Checker) {
@@ -373,7 +350,7 @@ fn bounded_containers<'a>(checker: &Checker, class: &'a ast::StmtClassDef) -> Fx
         _ => vec![stmt],
     });
     for stmt in bodies {
-        crate::rules::exc_info_local::visit_stmts(stmt, &mut |s| {
+        crate::helpers::walk_statements(std::slice::from_ref(stmt), &mut |s| {
             if let Stmt::Assign(assign) = s
                 && let Expr::Call(call) = &*assign.value
                 && checker

@@ -6,8 +6,9 @@ use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::deep;
+use crate::helpers::imports_module;
 use crate::registry::Rule;
-use crate::rules::tensor_graph_accumulated::{imports_module, is_model_output};
+use crate::rules::tensor_graph_accumulated::is_model_output;
 
 declare_rule! {
     /// ## What it finds

@@ -88,7 +88,7 @@ pub(crate) fn check(checker: &mut Checker) {
 fn check_class(checker: &Checker, class: &ast::StmtClassDef) -> Option<Diagnostic> {
     let name = class.name.as_str();
     let (target, value) = slots_assignment(class)?;
-    let slots = literal_slots(value)?;
+    let slots = crate::workspace::literal_strings(value)?;
     if slots.iter().any(|slot| slot == "__weakref__") {
         return None;
     }
@@ -145,24 +145,6 @@ fn slots_assignment(class: &ast::StmtClassDef) -> Option<(&Expr, &Expr)> {
         },
         _ => None,
     })
-}
-
-/// The names of a literal `__slots__`; `None` when it is not a literal of strings.
-fn literal_slots(expr: &Expr) -> Option<Vec<String>> {
-    let elements: Vec<&Expr> = match expr {
-        Expr::Tuple(tuple) => tuple.iter().collect(),
-        Expr::List(list) => list.iter().collect(),
-        Expr::Set(set) => set.iter().collect(),
-        Expr::StringLiteral(_) => vec![expr],
-        _ => return None,
-    };
-    elements
-        .into_iter()
-        .map(|element| match element {
-            Expr::StringLiteral(string) => Some(string.value.to_str().to_owned()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::deep;
+use crate::helpers::{deep, last_segment};
 use crate::registry::Rule;
 
 declare_rule! {
@@ -471,15 +471,6 @@ fn collect_fresh<'a>(
             }
             _ => {}
         }
-    }
-}
-
-/// The last name of a dotted reference: `Result` for `mod.Result`.
-fn last_segment(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Name(name) => Some(name.id.as_str()),
-        Expr::Attribute(attr) => Some(attr.attr.as_str()),
-        _ => None,
     }
 }
 

@@ -6,9 +6,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
-use crate::helpers::deep;
+use crate::helpers::{deep, is_test_code, last_segment, walk_functions};
 use crate::registry::Rule;
-use crate::rules::exc_info_local::for_each_function;
 
 declare_rule! {
     /// ## What it finds
@@ -95,7 +94,7 @@ declare_rule! {
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
-    if crate::rules::handler_keeps_records::is_test_code(checker) {
+    if is_test_code(checker) {
         return;
     }
     let source = checker.source;
@@ -112,7 +111,7 @@ pub(crate) fn check(checker: &mut Checker) {
     }
     let releases = Releases::collect(checker.suite);
     let mut found = Vec::new();
-    for_each_function(checker.suite, &mut |def| {
+    walk_functions(checker.suite, &mut |def| {
         let mut walker = FrameWalker {
             checker,
             releases: &releases,
@@ -141,15 +140,6 @@ pub(crate) struct Releases<'a> {
     pub containers: FxHashSet<&'a str>,
     /// Receivers of `.close()` / `.throw()`, by their last segment.
     pub closed: FxHashSet<&'a str>,
-}
-
-/// The last segment of a receiver: `self._cache` → `_cache`, `_cache` → `_cache`.
-pub(crate) fn last_segment(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Name(name) => Some(name.id.as_str()),
-        Expr::Attribute(attr) => Some(attr.attr.as_str()),
-        _ => None,
-    }
 }
 
 impl<'a> Releases<'a> {
@@ -256,7 +246,7 @@ const GROWTH: &[&str] = &[
 impl<'a> FrameWalker<'a, '_> {
     fn collect_globals(&mut self, body: &'a [Stmt]) {
         for stmt in body {
-            crate::rules::exc_info_local::visit_stmts(stmt, &mut |s| {
+            crate::helpers::walk_statements(std::slice::from_ref(stmt), &mut |s| {
                 if let Stmt::Global(global) = s {
                     self.globals.extend(global.names.iter().map(|n| n.as_str()));
                 }

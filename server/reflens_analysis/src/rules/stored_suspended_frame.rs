@@ -6,9 +6,9 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
-use crate::helpers::{deep, walk_classes};
+use crate::helpers::{deep, is_test_code, last_segment, walk_classes};
 use crate::registry::Rule;
-use crate::rules::stored_frame::{Releases, last_segment};
+use crate::rules::stored_frame::Releases;
 
 declare_rule! {
     /// ## What it finds
@@ -262,7 +262,7 @@ fn usage(suite: &[Stmt], matches: &dyn Fn(&Expr) -> bool) -> Usage {
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
-    if crate::rules::handler_keeps_records::is_test_code(checker) {
+    if is_test_code(checker) {
         return;
     }
     if !checker.source.contains("yield") && !checker.source.contains(" for ") {
@@ -358,7 +358,7 @@ pub(crate) fn check(checker: &mut Checker) {
             };
             let mut assigns = Vec::new();
             for s in &def.body {
-                crate::rules::exc_info_local::visit_stmts(s, &mut |s| {
+                crate::helpers::walk_statements(std::slice::from_ref(s), &mut |s| {
                     if let Stmt::Assign(assign) = s {
                         assigns.push(assign);
                     }
@@ -440,7 +440,7 @@ fn count_assignments(body: &[Stmt], attr: &str) -> usize {
             continue;
         };
         for s in &def.body {
-            crate::rules::exc_info_local::visit_stmts(s, &mut |s| {
+            crate::helpers::walk_statements(std::slice::from_ref(s), &mut |s| {
                 if let Stmt::Assign(assign) = s
                     && assign
                         .targets

@@ -1,4 +1,3 @@
-use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::Ranged;
 
@@ -7,7 +6,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
     MethodKind, NewContainer, deep, first_parameter, is_long_lived_class, method_kind,
-    new_container, walk_classes,
+    new_container, walk_classes, walk_statements,
 };
 use crate::registry::Rule;
 
@@ -193,23 +192,6 @@ fn holds_param(value: &Expr, param: &str) -> bool {
     }
 }
 
-/// Calls `f` on every statement of `body`, inside compound statements but not inside nested
-/// functions and classes.
-fn for_each_stmt<'a>(body: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
-    struct Walker<'f, 'a>(&'f mut dyn FnMut(&'a Stmt));
-    impl<'a> StatementVisitor<'a> for Walker<'_, 'a> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            (self.0)(stmt);
-            match stmt {
-                Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
-                _ => deep(|| walk_stmt(self, stmt)),
-            }
-        }
-    }
-    let mut walker = Walker(f);
-    walker.visit_body(body);
-}
-
 /// A store of a parameter into a container attribute: `self.X.append(p)`, `.add(p)`,
 /// `.insert(i, p)`, `.appendleft(p)`, `self.X[k] = p`, `self.X[k].append(p)`,
 /// `self.X.setdefault(k, []).append(p)`, also with `(p, extra)` tuples.
@@ -230,7 +212,7 @@ fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
     // A parameter rebound before it is stored (`receiver = weakref.ref(receiver)`) is not
     // the caller's object any more.
     let mut rebound: Vec<&str> = Vec::new();
-    for_each_stmt(&def.body, &mut |stmt| {
+    walk_statements(&def.body, &mut |stmt| {
         if let Stmt::Assign(assign) = stmt {
             for target in &assign.targets {
                 if let Expr::Name(name) = target {
@@ -240,7 +222,7 @@ fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
         }
     });
     let mut out = Vec::new();
-    for_each_stmt(&def.body, &mut |stmt| {
+    walk_statements(&def.body, &mut |stmt| {
         let (container, value, method) = match stmt {
             Stmt::Expr(ast::StmtExpr { value, .. }) => {
                 let Expr::Call(call) = &**value else { return };
@@ -496,7 +478,7 @@ fn initialisations<'a>(
         let Some(this) = first_parameter(def) else {
             continue;
         };
-        for_each_stmt(&def.body, &mut |stmt| {
+        walk_statements(&def.body, &mut |stmt| {
             let (targets, value): (&[Expr], &Expr) = match stmt {
                 Stmt::Assign(assign) => (&assign.targets, &assign.value),
                 Stmt::AnnAssign(ast::StmtAnnAssign {

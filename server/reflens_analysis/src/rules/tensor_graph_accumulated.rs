@@ -5,7 +5,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::deep;
+use crate::helpers::{deep, imports_module, last_segment, root_name};
 use crate::registry::Rule;
 
 declare_rule! {
@@ -96,49 +96,6 @@ pub(crate) fn check(checker: &mut Checker) {
     for diagnostic in found {
         checker.report(diagnostic);
     }
-}
-
-/// Whether the module imports `module` or a submodule of it (at any depth, any spelling).
-pub(crate) fn imports_module(suite: &[Stmt], module: &str) -> bool {
-    struct Find<'m> {
-        module: &'m str,
-        found: bool,
-    }
-    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Find<'_> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            let matches = |name: &str| {
-                name == self.module
-                    || name
-                        .strip_prefix(self.module)
-                        .is_some_and(|rest| rest.starts_with('.'))
-            };
-            match stmt {
-                Stmt::Import(import) => {
-                    if import
-                        .names
-                        .iter()
-                        .any(|alias| matches(alias.name.as_str()))
-                    {
-                        self.found = true;
-                    }
-                }
-                Stmt::ImportFrom(import) => {
-                    if import.level == 0
-                        && import.module.as_ref().is_some_and(|m| matches(m.as_str()))
-                    {
-                        self.found = true;
-                    }
-                }
-                _ => deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt)),
-            }
-        }
-    }
-    let mut find = Find {
-        module,
-        found: false,
-    };
-    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut find, suite);
-    find.found
 }
 
 /// Every function body of the module, with whether it runs without autograd.
@@ -302,7 +259,7 @@ fn is_loss_call(checker: &Checker, call: &ast::ExprCall) -> bool {
     {
         return true;
     }
-    let Some(name) = callee_name(&call.func) else {
+    let Some(name) = last_segment(&call.func) else {
         return false;
     };
     let lower = name.to_ascii_lowercase();
@@ -317,7 +274,7 @@ fn is_model_call(call: &ast::ExprCall) -> bool {
         Expr::Attribute(attr) if attr.attr.as_str() == "forward" => &*attr.value,
         func => func,
     };
-    let Some(name) = callee_name(func) else {
+    let Some(name) = last_segment(func) else {
         return false;
     };
     let lower = name.to_ascii_lowercase();
@@ -329,25 +286,6 @@ fn is_model_call(call: &ast::ExprCall) -> bool {
 /// A model call as [`is_model_call`] knows it, for other rules.
 pub(crate) fn is_model_output(call: &ast::ExprCall) -> bool {
     is_model_call(call)
-}
-
-/// `f` → `f`, `self.f` → `f`, `a.b.f` → `f`.
-fn callee_name(func: &Expr) -> Option<&str> {
-    match func {
-        Expr::Name(name) => Some(name.id.as_str()),
-        Expr::Attribute(attr) => Some(attr.attr.as_str()),
-        _ => None,
-    }
-}
-
-/// The root name of `x`, `x.a`, `x[k]`, `x.a[k].b`.
-fn root_name(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Name(name) => Some(name.id.as_str()),
-        Expr::Attribute(attr) => root_name(&attr.value),
-        Expr::Subscript(subscript) => root_name(&subscript.value),
-        _ => None,
-    }
 }
 
 /// One accumulation found.

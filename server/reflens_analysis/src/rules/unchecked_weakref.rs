@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{deep, first_parameter};
+use crate::helpers::{deep, first_parameter, root_name};
 use crate::registry::Rule;
 
 declare_rule! {
@@ -545,14 +545,6 @@ fn class_weak_attrs(checker: &Checker, class: &ast::StmtClassDef) -> FxHashSet<S
                 _ => {}
             }
             deep(|| statement_visitor::walk_stmt(self, stmt));
-        }
-    }
-    fn root_name(expr: &Expr) -> Option<&str> {
-        match expr {
-            Expr::Name(n) => Some(n.id.as_str()),
-            Expr::Attribute(a) => root_name(&a.value),
-            Expr::Subscript(s) => root_name(&s.value),
-            _ => None,
         }
     }
     fn collect_elements<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
