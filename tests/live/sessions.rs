@@ -9,10 +9,10 @@ mod client;
 #[allow(dead_code)]
 mod text;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use client::Server;
+use client::{Server, file_uri};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -37,18 +37,6 @@ struct Workspace {
     root: TempDir,
     _cache: TempDir,
     runtime: TempDir,
-}
-
-fn file_uri(path: &Path) -> String {
-    let mut uri = "file://".to_owned();
-    for byte in path.to_string_lossy().bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            uri.push(char::from(byte));
-        } else {
-            uri.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    uri
 }
 
 impl Workspace {

@@ -493,3 +493,16 @@ fn abbreviate(text: &str, max: usize) -> String {
         None => text.to_owned(),
     }
 }
+
+/// A `file://` URI for an absolute path (percent-encoding what a URI path cannot hold).
+pub fn file_uri(path: &std::path::Path) -> String {
+    let mut uri = "file://".to_owned();
+    for byte in path.to_string_lossy().bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
+}

@@ -14,7 +14,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use client::{INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_CANCELLED, Server};
+use client::{INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_CANCELLED, Server, file_uri};
 use text::{Encoding, apply_edits, edits_for, position, range_of, span};
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -138,19 +138,6 @@ fn start(setup: &Setup, root: &Path) -> (Server, Value) {
 
 fn workspace() -> TempDir {
     tempfile::tempdir().unwrap_or_else(|err| panic!("cannot create a temporary directory: {err}"))
-}
-
-/// A `file://` URI for an absolute path (percent-encoding what a URI path cannot hold).
-fn file_uri(path: &Path) -> String {
-    let mut uri = "file://".to_owned();
-    for byte in path.to_string_lossy().bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            uri.push(char::from(byte));
-        } else {
-            uri.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    uri
 }
 
 /// The client's copy of an open document, kept in step with what it sends.
