@@ -1,5 +1,6 @@
 //! Small AST helpers shared by rules.
 
+use ruff_python_ast::visitor::Visitor;
 use ruff_python_ast::{self as ast, Expr, Stmt};
 
 /// Runs `f` with enough stack for one more level of a recursive walk; long expression chains
@@ -7,6 +8,53 @@ use ruff_python_ast::{self as ast, Expr, Stmt};
 #[inline]
 pub fn deep<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(256 * 1024, 8 * 1024 * 1024, f)
+}
+
+/// Whether `predicate` holds for `expr` or an expression inside it. Like ruff's
+/// `helpers::any_over_expr`, but on a stack that grows ([`deep`]): input can nest expressions
+/// thousands deep.
+pub fn any_over_expr(expr: &Expr, predicate: impl Fn(&Expr) -> bool) -> bool {
+    let mut any = AnyOver {
+        predicate,
+        found: false,
+    };
+    any.visit_expr(expr);
+    any.found
+}
+
+/// Whether `predicate` holds for an expression anywhere in `body` (nested functions and classes
+/// included). Like ruff's `helpers::any_over_body`, on a stack that grows.
+pub fn any_over_body(body: &[Stmt], predicate: impl Fn(&Expr) -> bool) -> bool {
+    let mut any = AnyOver {
+        predicate,
+        found: false,
+    };
+    any.visit_body(body);
+    any.found
+}
+
+struct AnyOver<F> {
+    predicate: F,
+    found: bool,
+}
+
+impl<'a, F: Fn(&Expr) -> bool> Visitor<'a> for AnyOver<F> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if !self.found {
+            deep(|| ruff_python_ast::visitor::walk_stmt(self, stmt));
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if self.found {
+            return;
+        }
+        if (self.predicate)(expr) {
+            self.found = true;
+            return;
+        }
+        deep(|| ruff_python_ast::visitor::walk_expr(self, expr));
+    }
 }
 
 /// The name a simple `Name` expression binds or reads.

@@ -15,6 +15,7 @@ pub mod suppression;
 pub mod workspace;
 
 mod helpers;
+pub mod triggers;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -235,7 +236,8 @@ fn analyze_on_stack<'w>(
     let workspace = workspace(facts);
     let mut checker = Checker::new(source, suite, tokens, &line_index, settings)
         .in_workspace(context.module, &workspace);
-    for rule in settings.rules.iter() {
+    // Only the rules whose words occur in the text can find anything (see `triggers`).
+    for rule in triggers::rules_to_run(source, settings.rules).iter() {
         // A bug in one rule must cost that rule's findings on this file, not the process.
         let outcome = catch_unwind(AssertUnwindSafe(|| rule.check(&mut checker)));
         if let Err(payload) = outcome {

@@ -115,6 +115,13 @@ macro_rules! rule_table {
                 }
             }
 
+            /// The words whose absence from a file proves the rule has nothing to find there.
+            pub(crate) fn triggers(self) -> crate::triggers::Triggers {
+                match self {
+                    $(Rule::$variant => crate::rules::$module::TRIGGERS),*
+                }
+            }
+
             pub(crate) fn check(self, checker: &mut Checker) {
                 match self {
                     $(Rule::$variant => crate::rules::$module::check(checker)),*
@@ -241,6 +248,10 @@ impl RuleSet {
 
     pub fn difference(self, other: RuleSet) -> RuleSet {
         RuleSet(self.0 & !other.0)
+    }
+
+    pub fn intersect(self, other: RuleSet) -> RuleSet {
+        RuleSet(self.0 & other.0)
     }
 
     pub fn is_empty(self) -> bool {

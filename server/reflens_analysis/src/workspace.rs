@@ -260,6 +260,9 @@ pub fn resolve_relative(qualified: &str, module: &str, is_package: bool) -> Stri
 fn weak_containers(suite: &[Stmt]) -> FxHashSet<String> {
     struct Collect(FxHashSet<String>);
     impl<'a> Visitor<'a> for Collect {
+        // Statements only: expressions hold no statements (and can nest thousands deep).
+        fn visit_expr(&mut self, _: &'a Expr) {}
+
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             let (targets, value): (Vec<&Expr>, Option<&Expr>) = match stmt {
                 Stmt::Assign(assign) => (assign.targets.iter().collect(), Some(&*assign.value)),

@@ -2,6 +2,7 @@
 //! The mutation test feeds every rule thousands of half-broken variants of the fixtures (the
 //! parser recovers from errors, so rules see unusual trees) and requires no rule to fail.
 
+use reflens_analysis::triggers::comment_with_every_word;
 use reflens_analysis::{DiagnosticKind, Settings, analyze, analyze_bytes};
 
 fn internal_errors(source: &str) -> Vec<String> {
@@ -23,6 +24,8 @@ fn long_operator_chains_do_not_overflow_the_stack() {
         format!("def f():\n    x = f{}\n", "()".repeat(50_000)),
         format!("def f():\n    x = {}1\n", "lambda: ".repeat(20_000)),
     ] {
+        // With every rule's words in the file, every rule walks the chains.
+        let source = comment_with_every_word() + &source;
         let diagnostics = analyze(&source, &Settings::default());
         assert!(
             diagnostics

@@ -11,6 +11,7 @@ use crate::helpers::{
     method_kind, name_of, walk_classes, walk_statements,
 };
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -94,6 +95,9 @@ declare_rule! {
         fix: Sometimes,
     }
 }
+
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
 pub(crate) fn check(checker: &mut Checker) {
     // Both walks are only needed once a candidate cycle is found (rare): done lazily.

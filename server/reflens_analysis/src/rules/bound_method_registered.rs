@@ -10,6 +10,7 @@ use crate::helpers::{
     method_kind, name_of, walk_classes,
 };
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -157,13 +158,10 @@ const BUS_METHODS: &[&str] = &[
     "add",
 ];
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::Always;
+
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("self")
-        && !checker.source.contains("finalize")
-        && !checker.source.contains("WeakKeyDictionary")
-    {
-        return;
-    }
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
         let singleton =
@@ -227,9 +225,12 @@ fn self_closures<'a>(body: &'a [Stmt], this: &str) -> Vec<&'a str> {
         out: &'o mut Vec<&'a str>,
     }
     impl<'a> Visitor<'a> for Defs<'a, '_> {
+        // Statements only: expressions hold no statements (and can nest thousands deep).
+        fn visit_expr(&mut self, _: &'a Expr) {}
+
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             if let Stmt::FunctionDef(def) = stmt {
-                if ruff_python_ast::helpers::any_over_body(&def.body, |e: &Expr| {
+                if crate::helpers::any_over_body(&def.body, |e: &Expr| {
                     name_of(e) == Some(self.this)
                 }) {
                     self.out.push(def.name.as_str());
@@ -272,9 +273,7 @@ fn captures_self(
                 .as_ref()
                 .is_some_and(|p| p.iter().any(|p| p.name().as_str() == this));
             (!shadowed
-                && ruff_python_ast::helpers::any_over_expr(&lambda.body, |e: &Expr| {
-                    name_of(e) == Some(this)
-                }))
+                && crate::helpers::any_over_expr(&lambda.body, |e: &Expr| name_of(e) == Some(this)))
             .then(|| format!("a lambda that uses `{this}`"))
         }
         Expr::Name(name) if closures.contains(&name.id.as_str()) => Some(format!(
@@ -587,6 +586,9 @@ impl WeakKeyDicts {
             out: WeakKeyDicts,
         }
         impl<'a> Visitor<'a> for Collector<'_, 'a> {
+            // Statements only: expressions hold no statements (and can nest thousands deep).
+            fn visit_expr(&mut self, _: &'a Expr) {}
+
             fn visit_stmt(&mut self, stmt: &'a Stmt) {
                 let (targets, value): (&[Expr], Option<&Expr>) = match stmt {
                     Stmt::Assign(assign) => (&assign.targets, Some(&*assign.value)),
@@ -661,9 +663,7 @@ fn refers_to(value: &Expr, key: &str) -> bool {
                 .as_ref()
                 .is_some_and(|p| p.iter().any(|p| p.name().as_str() == key));
             !shadowed
-                && ruff_python_ast::helpers::any_over_expr(&lambda.body, |e: &Expr| {
-                    name_of(e) == Some(key)
-                })
+                && crate::helpers::any_over_expr(&lambda.body, |e: &Expr| name_of(e) == Some(key))
         }
         Expr::Call(call)
             if matches!(&*call.func, Expr::Name(f) if f.id.as_str() == "partial")

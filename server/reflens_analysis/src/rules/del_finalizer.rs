@@ -12,6 +12,7 @@ use crate::helpers::{
     MethodKind, body_without_docstring, deep, first_parameter, is_name, method_kind,
 };
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -127,11 +128,10 @@ declare_rule! {
     }
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["__del__"]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    // Cheap text test first: most files define no finalizer.
-    if !checker.source.contains("__del__") {
-        return;
-    }
     let mut finder = ClassFinder::default();
     finder.visit_body(checker.suite);
     let mut facts: Option<ModuleFacts> = None;

@@ -7,6 +7,7 @@ use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
 use crate::helpers::{deep, root_name};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -151,15 +152,18 @@ const LARGE_METHODS: &[&str] = &[
     "from_pretrained",
 ];
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["del "]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("del ") {
-        return;
-    }
     let mut diagnostics = Vec::new();
     // The module, then every function, each on its own.
     check_scope(checker, checker.suite, &mut diagnostics);
     struct Functions<'a>(Vec<&'a [Stmt]>);
     impl<'a> Visitor<'a> for Functions<'a> {
+        // Statements only: expressions hold no statements (and can nest thousands deep).
+        fn visit_expr(&mut self, _: &'a Expr) {}
+
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             if let Stmt::FunctionDef(def) = stmt {
                 self.0.push(&def.body);

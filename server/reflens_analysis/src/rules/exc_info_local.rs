@@ -8,6 +8,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{deep, is_test_code, walk_functions, walk_statements};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -100,12 +101,12 @@ declare_rule! {
     }
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::Always;
+
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
     if is_test_code(checker) {
-        return;
-    }
-    if !checker.source.contains("except") && !checker.source.contains("stack") {
         return;
     }
     let mut found = Vec::new();

@@ -8,6 +8,7 @@ use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::deep;
 use crate::helpers::is_main_guard;
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -76,10 +77,10 @@ declare_rule! {
     }
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["disable"]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("disable") {
-        return;
-    }
     let mut found = Vec::new();
     let module_enables = contains_call(checker, checker.suite, "gc.enable");
     let script = has_main_guard(checker.suite) || checker.source.starts_with("#!");

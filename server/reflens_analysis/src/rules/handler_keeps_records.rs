@@ -9,6 +9,7 @@ use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{deep, is_test_code, last_segment, walk_classes};
 use crate::registry::Rule;
 use crate::rules::stored_frame::Releases;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -173,8 +174,11 @@ fn class_kind(checker: &Checker, class: &ast::StmtClassDef, depth: usize) -> Cla
     kind
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["logging"]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("logging") || is_test_code(checker) {
+    if is_test_code(checker) {
         return;
     }
     let releases = Releases::collect(checker.suite);

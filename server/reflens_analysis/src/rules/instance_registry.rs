@@ -14,6 +14,7 @@ use crate::helpers::{
     new_container, walk_classes,
 };
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -126,11 +127,11 @@ declare_rule! {
     }
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::Always;
+
 pub(crate) fn check(checker: &mut Checker) {
     // Instances only exist with a class.
-    if !checker.source.contains("class") {
-        return;
-    }
     let diagnostics = Analysis::new(checker).run();
     for diagnostic in diagnostics {
         checker.report(diagnostic);
@@ -2172,7 +2173,7 @@ impl<'a, 'c> Analysis<'a, 'c> {
             }
             _ => None,
         })?;
-        let has_weakref = ruff_python_ast::helpers::any_over_expr(
+        let has_weakref = crate::helpers::any_over_expr(
             slots,
             |expr| matches!(expr, Expr::StringLiteral(s) if s.value.to_str() == "__weakref__"),
         );

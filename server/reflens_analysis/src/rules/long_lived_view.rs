@@ -9,6 +9,7 @@ use crate::helpers::deep;
 use crate::helpers::imports_module;
 use crate::registry::Rule;
 use crate::rules::tensor_graph_accumulated::is_model_output;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -75,11 +76,10 @@ declare_rule! {
     }
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["numpy", "torch"]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    let source = checker.source;
-    if !(source.contains("numpy") || source.contains("torch")) {
-        return;
-    }
     let suite = checker.suite;
     if !(imports_module(suite, "numpy") || imports_module(suite, "torch")) {
         return;

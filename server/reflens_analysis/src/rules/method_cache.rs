@@ -7,6 +7,7 @@ use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{MethodKind, is_long_lived_class, method_kind, walk_classes};
 use crate::helpers::{body_without_docstring, first_parameter};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -73,11 +74,11 @@ declare_rule! {
 
 const CACHE_DECORATORS: &[&str] = &["functools.lru_cache", "functools.cache"];
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["cache"]);
+
 pub(crate) fn check(checker: &mut Checker) {
     // Every spelling of `lru_cache`/`cache` has "cache" somewhere in the file (the import).
-    if !checker.source.contains("cache") {
-        return;
-    }
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
         if is_long_lived_class(checker, class) {

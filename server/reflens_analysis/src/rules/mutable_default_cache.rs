@@ -9,6 +9,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{NewContainer, body_without_docstring, deep, new_container};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -111,6 +112,9 @@ declare_rule! {
         fix: Sometimes,
     }
 }
+
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
 pub(crate) fn check(checker: &mut Checker) {
     // Most files have no mutable default at all: find out with a walk over statements only
@@ -542,7 +546,7 @@ fn bounds(test: &Expr, name: &str, key: Option<&Expr>) -> bool {
     let key_names: Vec<&str> = key.map(names_in).unwrap_or_default();
     let is_param = |expr: &Expr| matches!(expr, Expr::Name(n) if n.id.as_str() == name);
     let is_len = |expr: &Expr| {
-        ruff_python_ast::helpers::any_over_expr(expr, |e: &Expr| {
+        crate::helpers::any_over_expr(expr, |e: &Expr| {
             matches!(e, Expr::Call(call)
                 if matches!(&*call.func, Expr::Name(f) if f.id.as_str() == "len")
                     && call.arguments.args.first().is_some_and(is_param))

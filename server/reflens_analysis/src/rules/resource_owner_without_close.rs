@@ -8,6 +8,7 @@ use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{MethodKind, deep, first_parameter, method_kind, walk_classes};
 use crate::registry::Rule;
 use crate::rules::unclosed_resource::resource_created_by;
+use crate::triggers::Triggers;
 use crate::workspace::is_release_method;
 
 declare_rule! {
@@ -150,14 +151,14 @@ const TAKE_OVER_CALLS: &[&str] = &[
     "finalize",
 ];
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers =
+    Triggers::AnyOf(crate::rules::unclosed_resource::RESOURCE_WORDS);
+
 pub(crate) fn check(checker: &mut Checker) {
     // Only the constructors RL401 knows make a resource here, and each has one of its words
     // in its name (or its import).
-    if !checker.source.contains("self")
-        || !crate::rules::unclosed_resource::RESOURCE_WORDS
-            .iter()
-            .any(|word| checker.source.contains(word))
-    {
+    if !checker.source.contains("self") {
         return;
     }
     let mut found = Vec::new();
@@ -385,6 +386,9 @@ fn held_resources<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Ve
         held: Vec<Held<'a>>,
     }
     impl<'a> Visitor<'a> for Finder<'_, 'a> {
+        // Statements only: expressions hold no statements (and can nest thousands deep).
+        fn visit_expr(&mut self, _: &'a Expr) {}
+
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             match stmt {
                 // Nested functions and classes have their own `self`.

@@ -6,6 +6,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::walk_classes;
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -70,10 +71,10 @@ declare_rule! {
 /// How far base and subclass chains are followed.
 const MAX_DEPTH: usize = 12;
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["__slots__"]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("__slots__") {
-        return;
-    }
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
         if let Some(diagnostic) = check_class(checker, class) {

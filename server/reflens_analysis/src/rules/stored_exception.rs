@@ -9,6 +9,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{deep, last_segment};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -141,11 +142,11 @@ declare_rule! {
     }
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::Always;
+
 pub(crate) fn check(checker: &mut Checker) {
     // Nothing to store without an `except` clause.
-    if !checker.source.contains("except") {
-        return;
-    }
     let found = {
         let mut walker = Walker::new(checker);
         walker.walk_body(checker.suite, 0, false);

@@ -8,6 +8,7 @@ use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
 use crate::helpers::{deep, is_test_code, last_segment, walk_functions};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -92,21 +93,21 @@ declare_rule! {
     }
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&[
+    "_getframe",
+    "currentframe",
+    "f_back",
+    "tb_frame",
+    "stack",
+    "outerframes",
+    "innerframes",
+    "trace",
+]);
+
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
     if is_test_code(checker) {
-        return;
-    }
-    let source = checker.source;
-    if !(source.contains("_getframe")
-        || source.contains("currentframe")
-        || source.contains("f_back")
-        || source.contains("tb_frame")
-        || source.contains("stack")
-        || source.contains("outerframes")
-        || source.contains("innerframes")
-        || source.contains("trace"))
-    {
         return;
     }
     let releases = Releases::collect(checker.suite);

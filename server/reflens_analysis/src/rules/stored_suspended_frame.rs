@@ -9,6 +9,7 @@ use crate::diagnostic::Diagnostic;
 use crate::helpers::{deep, is_test_code, last_segment, walk_classes};
 use crate::registry::Rule;
 use crate::rules::stored_frame::Releases;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -260,16 +261,15 @@ fn usage(suite: &[Stmt], matches: &dyn Fn(&Expr) -> bool) -> Usage {
     v.usage
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["next(", ".send("]);
+
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
     if is_test_code(checker) {
         return;
     }
     if !checker.source.contains("yield") && !checker.source.contains(" for ") {
-        return;
-    }
-    // Only advanced generators are findings: no `next(...)` or `.send(...)`, nothing to find.
-    if !checker.source.contains("next(") && !checker.source.contains(".send(") {
         return;
     }
     let releases = Releases::collect(checker.suite);

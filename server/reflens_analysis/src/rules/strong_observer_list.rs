@@ -9,6 +9,7 @@ use crate::helpers::{
     new_container, walk_classes, walk_statements,
 };
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -278,7 +279,7 @@ fn removes_from(class: &ast::StmtClassDef, container: &str) -> bool {
     }
     impl Finder<'_> {
         fn mentions(&self, expr: &Expr) -> bool {
-            ruff_python_ast::helpers::any_over_expr(
+            crate::helpers::any_over_expr(
                 expr,
                 |e: &Expr| matches!(e, Expr::Attribute(attr) if attr.attr.as_str() == self.container),
             )
@@ -376,7 +377,7 @@ fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
                         Expr::Attribute(attr) => {
                             matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == this)
                         }
-                        Expr::Lambda(lambda) => ruff_python_ast::helpers::any_over_expr(
+                        Expr::Lambda(lambda) => crate::helpers::any_over_expr(
                             &lambda.body,
                             |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == this),
                         ),
@@ -406,6 +407,9 @@ fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
     });
     out
 }
+
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
 pub(crate) fn check(checker: &mut Checker) {
     // The subscriber containers this rule knows are named after what they hold.
@@ -568,20 +572,23 @@ fn elements_used_as_objects(class: &ast::StmtClassDef, container: &str) -> bool 
         called: bool,
     }
     impl<'a> ruff_python_ast::visitor::Visitor<'a> for Loops<'_> {
+        // Statements only: expressions hold no statements (and can nest thousands deep).
+        fn visit_expr(&mut self, _: &'a Expr) {}
+
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             if let Stmt::For(for_) = stmt
                 && let Expr::Name(var) = &*for_.target
-                && ruff_python_ast::helpers::any_over_expr(
+                && crate::helpers::any_over_expr(
                     &for_.iter,
                     |e: &Expr| matches!(e, Expr::Attribute(attr) if attr.attr.as_str() == self.container),
                 )
             {
                 let var = var.id.as_str();
-                let called = ruff_python_ast::helpers::any_over_body(
+                let called = crate::helpers::any_over_body(
                     &for_.body,
                     |e: &Expr| matches!(e, Expr::Call(call) if matches!(&*call.func, Expr::Name(n) if n.id.as_str() == var)),
                 );
-                let as_object = ruff_python_ast::helpers::any_over_body(
+                let as_object = crate::helpers::any_over_body(
                     &for_.body,
                     |e: &Expr| matches!(e, Expr::Call(call) if matches!(&*call.func, Expr::Attribute(attr) if matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == var))),
                 );

@@ -7,6 +7,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{deep, imports_module, last_segment, root_name};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -80,8 +81,11 @@ declare_rule! {
     }
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["torch"]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("torch") || !imports_module(checker.suite, "torch") {
+    if !imports_module(checker.suite, "torch") {
         return;
     }
     let suite = checker.suite;
@@ -1018,5 +1022,5 @@ fn callee_root_is_torch(func: &Expr) -> bool {
 }
 
 fn mentions(expr: &Expr, name: &str) -> bool {
-    ruff_python_ast::helpers::any_over_expr(expr, &|e: &Expr| is_name(e, name))
+    crate::helpers::any_over_expr(expr, &|e: &Expr| is_name(e, name))
 }

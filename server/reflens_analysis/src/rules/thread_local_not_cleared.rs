@@ -8,6 +8,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::deep;
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -89,10 +90,10 @@ enum Holder<'a> {
     Attribute(&'a str),
 }
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["local"]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("local") {
-        return;
-    }
     let holders = find_holders(checker);
     if holders.is_empty() {
         return;
@@ -146,6 +147,9 @@ fn find_holders<'a>(checker: &Checker<'a>) -> FxHashSet<Holder<'a>> {
         holders: FxHashSet<Holder<'a>>,
     }
     impl<'a> Visitor<'a> for Finder<'_, 'a> {
+        // Statements only: expressions hold no statements (and can nest thousands deep).
+        fn visit_expr(&mut self, _: &'a Expr) {}
+
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             let (targets, value): (Vec<&'a Expr>, Option<&'a Expr>) = match stmt {
                 Stmt::Assign(assign) => (assign.targets.iter().collect(), Some(&*assign.value)),
@@ -268,7 +272,7 @@ impl<'a> Scan<'_, 'a> {
 
     fn mentions_holder(&self, expr: &'a Expr) -> bool {
         let derived = self.derived.last();
-        ruff_python_ast::helpers::any_over_expr(expr, |e: &Expr| {
+        crate::helpers::any_over_expr(expr, |e: &Expr| {
             (matches!(e, Expr::Name(_) | Expr::Attribute(_)) && self.holder_ref(e))
                 || matches!(e, Expr::Name(n) if derived.is_some_and(|d| d.contains(&n.id.as_str())))
         })
@@ -291,7 +295,7 @@ impl<'a> Scan<'_, 'a> {
     fn argument_in(&self, value: &'a Expr) -> Option<&'a str> {
         let (_, parameters) = self.functions.last()?;
         let mut found = None;
-        ruff_python_ast::helpers::any_over_expr(
+        crate::helpers::any_over_expr(
             value,
             |e: &Expr| matches!(e, Expr::Name(n) if parameters.contains(&n.id.as_str())),
         )
@@ -727,9 +731,7 @@ fn reset_fix(checker: &Checker, set: &Set, local: &str) -> Result<Fix, String> {
     };
     // Only when work follows (a call), and the lines are the function's own.
     let has_call = rest.iter().any(|s| {
-        ruff_python_ast::helpers::any_over_body(std::slice::from_ref(s), |e: &Expr| {
-            e.is_call_expr()
-        })
+        crate::helpers::any_over_body(std::slice::from_ref(s), |e: &Expr| e.is_call_expr())
     });
     if !has_call
         || !checker.starts_line(stmt)
@@ -765,7 +767,7 @@ fn reset_fix(checker: &Checker, set: &Set, local: &str) -> Result<Fix, String> {
 
 fn contains_yield(body: &[Stmt]) -> bool {
     body.iter().any(|s| {
-        ruff_python_ast::helpers::any_over_body(std::slice::from_ref(s), |e: &Expr| {
+        crate::helpers::any_over_body(std::slice::from_ref(s), |e: &Expr| {
             matches!(e, Expr::Yield(_) | Expr::YieldFrom(_))
         })
     })

@@ -8,6 +8,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{NewContainer, deep, new_container};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -108,6 +109,9 @@ const SHRINK: &[&str] = &[
     "symmetric_difference_update",
     "move_to_end",
 ];
+
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
 pub(crate) fn check(checker: &mut Checker) {
     let mut candidates: Vec<(&ast::ExprName, &Expr, NewContainer)> = Vec::new();

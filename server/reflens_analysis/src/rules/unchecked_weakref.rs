@@ -9,6 +9,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{deep, first_parameter, root_name};
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -90,10 +91,10 @@ const WEAK_FACTORIES: &[&str] = &[
     "_weakref.ref",
 ];
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["weak", "Weak"]);
+
 pub(crate) fn check(checker: &mut Checker) {
-    if !checker.source.contains("weak") && !checker.source.contains("Weak") {
-        return;
-    }
     let globals = module_weak_globals(checker);
     let mut found = Vec::new();
     let mut scan = Scan {

@@ -8,6 +8,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::deep;
 use crate::registry::Rule;
+use crate::triggers::Triggers;
 
 declare_rule! {
     /// ## What it finds
@@ -436,14 +437,10 @@ const HOLDER_METHODS: &[&str] = &["makefile", "__enter__", "__iter__"];
 
 // ---- entry point ------------------------------------------------------------------------
 
+/// Words one of which a file needs for this rule to run on it (see `triggers`).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(RESOURCE_WORDS);
+
 pub(crate) fn check(checker: &mut Checker) {
-    // Every constructor this rule knows has one of these in its name (or its import).
-    if !RESOURCE_WORDS
-        .iter()
-        .any(|word| checker.source.contains(word))
-    {
-        return;
-    }
     let functions = functions_with_resources(checker);
     let mut diagnostics = Vec::new();
     for function in functions {
