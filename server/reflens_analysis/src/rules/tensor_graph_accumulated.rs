@@ -1022,5 +1022,5 @@ fn callee_root_is_torch(func: &Expr) -> bool {
 }
 
 fn mentions(expr: &Expr, name: &str) -> bool {
-    crate::helpers::any_over_expr(expr, &|e: &Expr| is_name(e, name))
+    crate::helpers::any_over_expr(expr, |e: &Expr| is_name(e, name))
 }
