@@ -41,6 +41,25 @@ impl<'a> Checker<'a> {
         line_index: &'a LineIndex,
         settings: &'a Settings,
     ) -> Self {
+        Self::with_semantic(
+            source,
+            suite,
+            tokens,
+            line_index,
+            settings,
+            Semantic::new(suite),
+        )
+    }
+
+    /// [`Checker::new`] with the module's `Semantic` built already.
+    pub fn with_semantic(
+        source: &'a str,
+        suite: &'a [Stmt],
+        tokens: &'a Tokens,
+        line_index: &'a LineIndex,
+        settings: &'a Settings,
+        semantic: Semantic<'a>,
+    ) -> Self {
         let indent_unit = tokens
             .iter()
             .find(|token| token.kind() == TokenKind::Indent && !token.range().is_empty())
@@ -50,7 +69,7 @@ impl<'a> Checker<'a> {
             suite,
             tokens,
             line_index,
-            semantic: Semantic::new(suite),
+            semantic,
             settings,
             module: "__main__",
             workspace_facts: WorkspaceFacts::empty(),
@@ -456,9 +475,68 @@ impl<'a> Semantic<'a> {
     }
 
     /// True if `expr` refers to one of `names` (fully qualified, e.g. `functools.cache`).
+    ///
+    /// Rules ask this of nearly every call, so it compares piece by piece instead of building
+    /// the qualified name ([`Semantic::qualified_name`] gives the same answer, allocating).
     pub fn resolves_to(&self, expr: &Expr, names: &[&str]) -> bool {
-        self.qualified_name(expr)
-            .is_some_and(|qualified| names.contains(&qualified.as_str()))
+        // The attribute names after the root, innermost last (`a.b.c` → `c`, `b`).
+        const MAX_SEGMENTS: usize = 16;
+        let mut segments = [""; MAX_SEGMENTS];
+        let mut count = 0;
+        let mut current = expr;
+        let root = loop {
+            match current {
+                Expr::Attribute(attr) => {
+                    if count == MAX_SEGMENTS {
+                        return self
+                            .qualified_name(expr)
+                            .is_some_and(|qualified| names.contains(&qualified.as_str()));
+                    }
+                    segments[count] = attr.attr.as_str();
+                    count += 1;
+                    current = &attr.value;
+                }
+                Expr::Name(name) => break name.id.as_str(),
+                _ => return false,
+            }
+        };
+        // Most calls are to none of the names: their last attribute tells, without a lookup.
+        if count > 0
+            && !names.iter().any(|name| {
+                name.len() > segments[0].len()
+                    && name.ends_with(segments[0])
+                    && name.as_bytes()[name.len() - segments[0].len() - 1] == b'.'
+            })
+        {
+            return false;
+        }
+        let head: [&str; 2] = if let Some(imported) = self.imports.get(root) {
+            [imported.as_str(), ""]
+        } else if !self.module_bindings.contains_key(root) && is_builtin(root) {
+            ["builtins", root]
+        } else {
+            return false;
+        };
+        let pieces = head
+            .into_iter()
+            .filter(|piece| !piece.is_empty())
+            .chain(segments[..count].iter().rev().copied());
+        names.iter().any(|name| {
+            let mut rest = *name;
+            for (i, piece) in pieces.clone().enumerate() {
+                if i > 0 {
+                    match rest.strip_prefix('.') {
+                        Some(after) => rest = after,
+                        None => return false,
+                    }
+                }
+                match rest.strip_prefix(piece) {
+                    Some(after) => rest = after,
+                    None => return false,
+                }
+            }
+            rest.is_empty()
+        })
     }
 
     /// The name under which `module` is imported whole (`import weakref` / `import weakref as wr`).
@@ -674,6 +752,46 @@ mod tests {
                 );
             },
         );
+    }
+
+    #[test]
+    fn resolves_to_agrees_with_qualified_name() {
+        let source = "import os.path\nimport weakref as wr\nfrom functools import lru_cache as lc\nfrom . import sibling\nlist = 3\nos.path.join, wr.ref, lc, open, list, sibling.x, unknown.y, wr.ref.x.y, f().a, os\n";
+        with_checker(source, |checker| {
+            let Stmt::Expr(last) = checker.suite.last().unwrap() else {
+                panic!()
+            };
+            let Expr::Tuple(exprs) = &*last.value else {
+                panic!()
+            };
+            let names = [
+                "os.path.join",
+                "os.path",
+                "os",
+                "weakref.ref",
+                "weakref",
+                "wr.ref",
+                "functools.lru_cache",
+                "builtins.open",
+                "builtins.list",
+                ".sibling.x",
+                "unknown.y",
+                "weakref.ref.x.y",
+                "weakref.ref.x",
+                "",
+            ];
+            for expr in exprs.iter() {
+                let qualified = checker.semantic.qualified_name(expr);
+                for name in names {
+                    assert_eq!(
+                        checker.semantic.resolves_to(expr, &[name]),
+                        qualified.as_deref() == Some(name),
+                        "{} against {name}",
+                        checker.slice(expr)
+                    );
+                }
+            }
+        });
     }
 
     #[test]

@@ -226,18 +226,25 @@ fn analyze_on_stack<'w>(
     let suite = &module.body;
     let line_index = LineIndex::from_source_text(source);
 
+    // One pass over the text finds the rules worth running and whether the file has facts.
+    let triggered = triggers::scan(source, settings.rules, context.workspace.is_none());
+    let semantic = checker::Semantic::new(suite);
     // The file's own facts come from this parse (only the caller that keeps an index needs
-    // them: `extract_suite` is skipped when the workspace is given).
-    let facts = if context.workspace.is_some() {
-        ModuleFacts::default()
+    // them: extraction is skipped when the workspace is given).
+    let facts = if triggered.facts {
+        workspace::extract_with(&semantic, suite, context.module, context.is_package)
     } else {
-        workspace::extract_suite(source, suite, context.module, context.is_package)
+        ModuleFacts {
+            module: context.module.to_owned(),
+            ..ModuleFacts::default()
+        }
     };
     let workspace = workspace(facts);
-    let mut checker = Checker::new(source, suite, tokens, &line_index, settings)
-        .in_workspace(context.module, &workspace);
+    let mut checker =
+        Checker::with_semantic(source, suite, tokens, &line_index, settings, semantic)
+            .in_workspace(context.module, &workspace);
     // Only the rules whose words occur in the text can find anything (see `triggers`).
-    for rule in triggers::rules_to_run(source, settings.rules).iter() {
+    for rule in triggered.rules.iter() {
         // A bug in one rule must cost that rule's findings on this file, not the process.
         let outcome = catch_unwind(AssertUnwindSafe(|| rule.check(&mut checker)));
         if let Err(payload) = outcome {

@@ -32,8 +32,19 @@ struct TriggerIndex {
     /// For each word of the automaton, the rules it triggers: its own and those of every word
     /// it contains (a match of the longer word is a match of the shorter ones too).
     rules_of_word: Vec<RuleSet>,
+    /// For each word, whether it is (or contains) one of the workspace's fact words.
+    gives_facts: Vec<bool>,
     /// The rules that run on every file.
     always: RuleSet,
+}
+
+/// What the trigger pass found in a file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Triggered {
+    /// The rules that can have findings in it.
+    pub rules: RuleSet,
+    /// Whether the file can contribute workspace facts (one of `workspace::FACT_WORDS`).
+    pub facts: bool,
 }
 
 static INDEX: LazyLock<TriggerIndex> = LazyLock::new(|| {
@@ -58,6 +69,20 @@ static INDEX: LazyLock<TriggerIndex> = LazyLock::new(|| {
             }
         }
     }
+    for word in crate::workspace::FACT_WORDS {
+        if !words.contains(word) {
+            words.push(word);
+            rules_of_word.push(RuleSet::empty());
+        }
+    }
+    let gives_facts = words
+        .iter()
+        .map(|word| {
+            crate::workspace::FACT_WORDS
+                .iter()
+                .any(|fact| word.contains(fact))
+        })
+        .collect();
     let rules_of_word = words
         .iter()
         .map(|word| {
@@ -76,6 +101,7 @@ static INDEX: LazyLock<TriggerIndex> = LazyLock::new(|| {
     TriggerIndex {
         automaton,
         rules_of_word,
+        gives_facts,
         always,
     }
 });
@@ -97,34 +123,58 @@ pub fn comment_with_every_word() -> String {
 }
 
 /// The rules of `rules` that can have findings in `source`.
+#[cfg(test)]
 pub(crate) fn rules_to_run(source: &str, rules: RuleSet) -> RuleSet {
+    scan(source, rules, false).rules
+}
+
+/// One pass over `source`: the rules of `rules` that can have findings in it, and (when
+/// `want_facts`) whether it can contribute workspace facts.
+pub(crate) fn scan(source: &str, rules: RuleSet, want_facts: bool) -> Triggered {
     let index = &*INDEX;
     let mut run = rules.intersect(index.always);
     let mut wanted = rules.difference(run);
-    if wanted.is_empty() {
-        return run;
+    let mut facts = false;
+    let mut want_facts = want_facts;
+    if wanted.is_empty() && !want_facts {
+        return Triggered { rules: run, facts };
     }
     // Each search starts one byte after the previous match's start, so every position where a
     // word starts is searched; at a position the longest word is reported, and the words it
-    // contains come with it (`rules_of_word`).
+    // contains come with it (`rules_of_word`, `gives_facts`).
     let mut input = Input::new(source);
     while let Some(found) = index.automaton.find(input.clone()) {
         input.set_start(found.start() + 1);
-        let triggered = index.rules_of_word[found.pattern().as_usize()].intersect(wanted);
-        if !triggered.is_empty() {
-            run = run.union(triggered);
-            wanted = wanted.difference(triggered);
-            if wanted.is_empty() {
-                break;
-            }
+        let word = found.pattern().as_usize();
+        let triggered = index.rules_of_word[word].intersect(wanted);
+        run = run.union(triggered);
+        wanted = wanted.difference(triggered);
+        if want_facts && index.gives_facts[word] {
+            facts = true;
+            want_facts = false;
+        }
+        if wanted.is_empty() && !want_facts {
+            break;
         }
     }
-    run
+    Triggered { rules: run, facts }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fact_words_are_found_also_inside_longer_words() {
+        for word in crate::workspace::FACT_WORDS {
+            let text = format!("x = 1\n# {word}\n");
+            assert!(scan(&text, RuleSet::empty(), true).facts, "{word}");
+            assert!(scan(&text, RuleSet::all(), true).facts, "{word}");
+        }
+        // `weakref` is a rule's word and contains the fact word `weak`.
+        assert!(scan("import weakref\n", RuleSet::empty(), true).facts);
+        assert!(!scan("import os\n", RuleSet::all(), true).facts);
+    }
 
     #[test]
     fn every_rule_runs_when_its_word_occurs_and_only_then() {
@@ -135,6 +185,7 @@ mod tests {
                 Triggers::AnyOf(words) => {
                     assert!(!words.is_empty(), "{rule}: an empty word list never runs");
                     assert!(!rules_to_run("x = 1\n", only).contains(rule), "{rule}");
+                    assert!(!scan("x = 1\n", only, true).facts);
                     for word in words {
                         let text = format!("x = 1\n# {word}\n");
                         assert!(rules_to_run(&text, only).contains(rule), "{rule}: {word}");

@@ -66,27 +66,31 @@ pub fn is_release_method(name: &str) -> bool {
     ) {
         return true;
     }
-    let lower = name.to_ascii_lowercase();
-    [
-        "close",
-        "shutdown",
-        "stop",
-        "release",
-        "dispose",
-        "cleanup",
-        "clean_up",
-        "terminate",
-        "disconnect",
-        "teardown",
-        "tear_down",
-        "finish",
-        "finalize",
-        "quit",
-        "destroy",
-        "kill",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
+    // Asked of every method of every class: one case-insensitive automaton, no allocation.
+    static WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build([
+                "close",
+                "shutdown",
+                "stop",
+                "release",
+                "dispose",
+                "cleanup",
+                "clean_up",
+                "terminate",
+                "disconnect",
+                "teardown",
+                "tear_down",
+                "finish",
+                "finalize",
+                "quit",
+                "destroy",
+                "kill",
+            ])
+            .expect("release words build an automaton")
+    });
+    WORDS.is_match(name)
 }
 
 /// The merged facts of every module of a workspace.
@@ -154,26 +158,31 @@ impl WorkspaceFacts {
     }
 }
 
-/// Cheap text pre-tests: a module without any of these words contributes nothing, and is not
-/// parsed for facts.
+/// A module whose text has none of these words contributes no facts (the rules' trigger pass
+/// looks for them too, see `triggers`).
+pub(crate) const FACT_WORDS: &[&str] = &[
+    "__slots__",
+    "__del__",
+    "weak",
+    "Weak",
+    ".clear(",
+    ".pop",
+    "del ",
+    "close",
+    "__exit__",
+    "shutdown",
+    "release",
+    "terminate",
+    "stop",
+];
+
+/// Cheap text pre-test for a module not parsed yet: one automaton pass that stops at the first
+/// of [`FACT_WORDS`] found.
 fn may_have_facts(source: &str) -> bool {
-    [
-        "__slots__",
-        "__del__",
-        "weak",
-        "Weak",
-        ".clear(",
-        ".pop",
-        "del ",
-        "close",
-        "__exit__",
-        "shutdown",
-        "release",
-        "terminate",
-        "stop",
-    ]
-    .iter()
-    .any(|needle| source.contains(needle))
+    static WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        aho_corasick::AhoCorasick::new(FACT_WORDS).expect("fact words build an automaton")
+    });
+    WORDS.is_match(source)
 }
 
 /// Extracts a module's facts from its source. `module` is its dotted name (`pkg.mod`; for a
@@ -204,16 +213,29 @@ pub fn extract(source: &str, module: &str, is_package: bool) -> ModuleFacts {
 
 /// [`extract`] from an already parsed module (the analysis's own parse).
 pub fn extract_suite(source: &str, suite: &[Stmt], module: &str, is_package: bool) -> ModuleFacts {
+    if !may_have_facts(source) {
+        return ModuleFacts {
+            module: module.to_owned(),
+            ..ModuleFacts::default()
+        };
+    }
+    extract_with(&Semantic::new(suite), suite, module, is_package)
+}
+
+/// [`extract_suite`] with the analysis's `Semantic`, for a module known to contain one of
+/// [`FACT_WORDS`].
+pub(crate) fn extract_with<'a>(
+    semantic: &Semantic<'a>,
+    suite: &'a [Stmt],
+    module: &str,
+    is_package: bool,
+) -> ModuleFacts {
     let mut facts = ModuleFacts {
         module: module.to_owned(),
         ..ModuleFacts::default()
     };
-    if !may_have_facts(source) {
-        return facts;
-    }
-    let semantic = Semantic::new(suite);
     let mut extractor = Extractor {
-        semantic: &semantic,
+        semantic,
         module,
         is_package,
         facts: &mut facts,
@@ -529,25 +551,28 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
 
     fn visit_expr(&mut self, expr: &'a Expr) {
         if let Expr::Call(call) = expr {
-            let qualified = self.qualified(&call.func);
             let first = call.arguments.args.first();
-            match qualified.as_deref() {
-                Some("weakref.ref" | "weakref.proxy" | "weakref.finalize" | "_weakref.ref") => {
-                    if let Some(first) = first {
-                        self.weakly_referenced(first);
-                    }
+            // Without building the callee's qualified name: every call of the module is asked.
+            let resolves_to = |names: &[&str]| self.semantic.resolves_to(&call.func, names);
+            if first.is_none() {
+                // Each of the calls below takes an argument.
+            } else if resolves_to(&[
+                "weakref.ref",
+                "weakref.proxy",
+                "weakref.finalize",
+                "_weakref.ref",
+            ]) {
+                if let Some(first) = first {
+                    self.weakly_referenced(first);
                 }
-                Some("weakref.WeakMethod") => {
-                    if let Some(Expr::Attribute(attr)) = first {
-                        self.weakly_referenced(&attr.value);
-                    }
+            } else if resolves_to(&["weakref.WeakMethod"]) {
+                if let Some(Expr::Attribute(attr)) = first {
+                    self.weakly_referenced(&attr.value);
                 }
-                Some("contextlib.closing") => {
-                    if let Some(first) = first {
-                        self.owns(first);
-                    }
-                }
-                _ => {}
+            } else if resolves_to(&["contextlib.closing"])
+                && let Some(first) = first
+            {
+                self.owns(first);
             }
             if let Expr::Attribute(attr) = &*call.func {
                 match attr.attr.as_str() {
