@@ -3,11 +3,57 @@
 use ruff_python_ast::visitor::Visitor;
 use ruff_python_ast::{self as ast, Expr, Stmt};
 
+/// Stack a walk wants left before it goes one level deeper, and what a new segment gets.
+const RED_ZONE: usize = 256 * 1024;
+const SEGMENT: usize = 8 * 1024 * 1024;
+
+thread_local! {
+    /// The lowest usable address of the stack this thread runs on now, learnt from `stacker`
+    /// (0: not known). Every place that switches stacks resets it (`deep`, `on_fresh_stack`).
+    static STACK_LIMIT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// An address in the current stack frame.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
 /// Runs `f` with enough stack for one more level of a recursive walk; long expression chains
 /// (`a+b+…`, `x.y.z…`) nest one level per operator.
+///
+/// Every walk calls this at every node, so the common case is one comparison against the
+/// stack's limit, which `stacker` is asked for only once per stack.
 #[inline]
 pub fn deep<R>(f: impl FnOnce() -> R) -> R {
-    stacker::maybe_grow(256 * 1024, 8 * 1024 * 1024, f)
+    let sp = stack_pointer();
+    let limit = STACK_LIMIT.get();
+    if limit != 0 && sp >= limit + RED_ZONE && sp - limit <= crate::ANALYSIS_STACK {
+        return f();
+    }
+    deep_slow(sp, f)
+}
+
+#[cold]
+fn deep_slow<R>(sp: usize, f: impl FnOnce() -> R) -> R {
+    match stacker::remaining_stack() {
+        Some(remaining) if remaining >= RED_ZONE => {
+            STACK_LIMIT.set(sp.saturating_sub(remaining));
+            f()
+        }
+        Some(_) => on_fresh_stack(|| stacker::grow(SEGMENT, f)),
+        None => stacker::maybe_grow(RED_ZONE, SEGMENT, f),
+    }
+}
+
+/// Runs `f`, which may switch to another stack, forgetting the current stack's limit while it
+/// runs (the new stack's is learnt on its first `deep`) and restoring it after.
+pub(crate) fn on_fresh_stack<R>(f: impl FnOnce() -> R) -> R {
+    let saved = STACK_LIMIT.replace(0);
+    let out = f();
+    STACK_LIMIT.set(saved);
+    out
 }
 
 /// Whether `predicate` holds for `expr` or an expression inside it. Like ruff's

@@ -192,8 +192,10 @@ fn run<'w>(
     // stack on demand (`helpers::deep`), for expression chains thousands of levels deep.
     // A new stack is mapped only when the caller's has less than ANALYSIS_STACK / 2 left (the
     // CLI and the language server run analyses on threads with ANALYSIS_STACK of stack).
-    stacker::maybe_grow(ANALYSIS_STACK / 2, ANALYSIS_STACK, || {
-        analyze_on_stack(source, settings, context, workspace, read_workspace)
+    crate::helpers::on_fresh_stack(|| {
+        stacker::maybe_grow(ANALYSIS_STACK / 2, ANALYSIS_STACK, || {
+            analyze_on_stack(source, settings, context, workspace, read_workspace)
+        })
     })
 }
 

@@ -194,20 +194,23 @@ pub fn extract(source: &str, module: &str, is_package: bool) -> ModuleFacts {
             ..ModuleFacts::default()
         };
     }
-    stacker::maybe_grow(crate::ANALYSIS_STACK / 2, crate::ANALYSIS_STACK, || {
-        let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
-        if crate::too_deep(parsed.tokens()).is_some() {
-            return ModuleFacts {
-                module: module.to_owned(),
-                ..ModuleFacts::default()
-            };
-        }
-        match parsed.syntax() {
-            ruff_python_ast::Mod::Module(parsed_module) => {
-                extract_suite(source, &parsed_module.body, module, is_package)
+    crate::helpers::on_fresh_stack(|| {
+        stacker::maybe_grow(crate::ANALYSIS_STACK / 2, crate::ANALYSIS_STACK, || {
+            let parsed =
+                ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
+            if crate::too_deep(parsed.tokens()).is_some() {
+                return ModuleFacts {
+                    module: module.to_owned(),
+                    ..ModuleFacts::default()
+                };
             }
-            _ => ModuleFacts::default(),
-        }
+            match parsed.syntax() {
+                ruff_python_ast::Mod::Module(parsed_module) => {
+                    extract_suite(source, &parsed_module.body, module, is_package)
+                }
+                _ => ModuleFacts::default(),
+            }
+        })
     })
 }
 
