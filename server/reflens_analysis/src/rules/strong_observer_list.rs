@@ -1,3 +1,6 @@
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::Ranged;
 
@@ -131,26 +134,51 @@ const REMOVAL_WORDS: &[&str] = &[
     "cancel",
 ];
 
+/// Whether `text` contains `word` (lowercase ASCII) in any ASCII case: as
+/// `text.to_ascii_lowercase().contains(word)`, without the copy.
+fn contains_ignoring_case(text: &str, word: &str) -> bool {
+    text.as_bytes()
+        .windows(word.len())
+        .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
+}
+
+/// Whether `text` starts with `word` (lowercase ASCII) in any ASCII case.
+fn starts_ignoring_case(text: &str, word: &str) -> bool {
+    text.as_bytes()
+        .get(..word.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(word.as_bytes()))
+}
+
 fn is_subscription_container(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    CONTAINER_WORDS.iter().any(|word| lower.contains(word))
+    CONTAINER_WORDS
+        .iter()
+        .any(|word| contains_ignoring_case(name, word))
 }
 
 fn is_subscription_method(name: &str) -> bool {
     if name.starts_with('_') {
         return false;
     }
-    let lower = name.to_ascii_lowercase();
-    if lower.starts_with("un") || lower.starts_with("remove") || lower.starts_with("dis") {
+    if ["un", "remove", "dis"]
+        .iter()
+        .any(|word| starts_ignoring_case(name, word))
+    {
         return false;
     }
-    matches!(lower.as_str(), "on" | "add" | "bind")
-        || METHOD_WORDS.iter().any(|word| lower.contains(word))
+    ["on", "add", "bind"]
+        .iter()
+        .any(|word| name.eq_ignore_ascii_case(word))
+        || METHOD_WORDS
+            .iter()
+            .any(|word| contains_ignoring_case(name, word))
 }
 
 fn is_removal_method(name: &str) -> bool {
-    let lower = name.trim_start_matches('_').to_ascii_lowercase();
-    lower == "off" || REMOVAL_WORDS.iter().any(|word| lower.contains(word))
+    let name = name.trim_start_matches('_');
+    name.eq_ignore_ascii_case("off")
+        || REMOVAL_WORDS
+            .iter()
+            .any(|word| contains_ignoring_case(name, word))
 }
 
 /// `this.attr` → `attr`.
@@ -355,12 +383,12 @@ fn removes_from(class: &ast::StmtClassDef, container: &str) -> bool {
 /// Names of methods that some method of the file calls on another object with its own
 /// instance or one of its bound methods: `bus.subscribe(self)`, `model.add_listener(self.on_change)`,
 /// `runner.on("done", lambda job: self.record(job))`.
-fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
-    struct Calls<'s> {
+fn self_subscribed_methods<'a>(checker: &Checker<'a>) -> Vec<&'a str> {
+    struct Calls<'s, 'a> {
         this: &'s str,
-        out: Vec<String>,
+        out: Vec<&'a str>,
     }
-    impl<'a> ruff_python_ast::visitor::Visitor<'a> for Calls<'_> {
+    impl<'a> ruff_python_ast::visitor::Visitor<'a> for Calls<'_, 'a> {
         fn visit_expr(&mut self, expr: &'a Expr) {
             if let Expr::Call(call) = expr
                 && let Expr::Attribute(method) = &*call.func
@@ -384,7 +412,7 @@ fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
                         _ => false,
                     });
                 if holds_self {
-                    self.out.push(method.attr.to_string());
+                    self.out.push(method.attr.as_str());
                 }
             }
             deep(|| ruff_python_ast::visitor::walk_expr(self, expr));
@@ -409,44 +437,59 @@ fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
 }
 
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
+///
+/// No word: the container's name may spell its word in any case (`_Observers`, `HOOKS`), and
+/// the triggers are matched case-sensitively; `check` looks for the words in any case itself.
 pub(crate) const TRIGGERS: Triggers = Triggers::Always;
+
+/// [`CONTAINER_WORDS`] in any ASCII case.
+static CONTAINER_AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(CONTAINER_WORDS)
+        .expect("the container words build an automaton")
+});
 
 pub(crate) fn check(checker: &mut Checker) {
     // The subscriber containers this rule knows are named after what they hold.
-    let lower = checker.source.to_ascii_lowercase();
-    if !CONTAINER_WORDS.iter().any(|word| lower.contains(word)) {
+    if !CONTAINER_AUTOMATON.is_match(checker.source) {
         return;
     }
-    let subscribed = self_subscribed_methods(checker);
-    if subscribed.is_empty() {
-        return;
-    }
+    // Found when a class first has a subscription method that stores its parameter.
+    let mut subscribed: Option<Vec<&str>> = None;
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
-        if is_long_lived_class(checker, class) {
-            return;
-        }
         let has_removal_method = class.body.iter().any(
             |stmt| matches!(stmt, Stmt::FunctionDef(def) if is_removal_method(def.name.as_str())),
         );
         if has_removal_method {
             return;
         }
+        let mut long_lived = None;
         let mut reported: Vec<&str> = Vec::new();
         for stmt in &class.body {
             let Stmt::FunctionDef(def) = stmt else {
                 continue;
             };
-            if method_kind(checker, def) != MethodKind::Instance
-                || !is_subscription_method(def.name.as_str())
-                || !subscribed.iter().any(|name| name == def.name.as_str())
-            {
+            if !is_subscription_method(def.name.as_str()) {
                 continue;
             }
             let Some(this) = first_parameter(def) else {
                 continue;
             };
-            for store in stores_in(def, this) {
+            let stores = stores_in(def, this);
+            if stores.is_empty()
+                || !subscribed
+                    .get_or_insert_with(|| self_subscribed_methods(checker))
+                    .contains(&def.name.as_str())
+                || method_kind(checker, def) != MethodKind::Instance
+            {
+                continue;
+            }
+            if *long_lived.get_or_insert_with(|| is_long_lived_class(checker, class)) {
+                return;
+            }
+            for store in stores {
                 if reported.contains(&store.container) {
                     continue;
                 }
