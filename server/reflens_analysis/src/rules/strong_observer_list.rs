@@ -1,6 +1,3 @@
-use std::sync::LazyLock;
-
-use aho_corasick::AhoCorasick;
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::Ranged;
 
@@ -134,51 +131,44 @@ const REMOVAL_WORDS: &[&str] = &[
     "cancel",
 ];
 
-/// Whether `text` contains `word` (lowercase ASCII) in any ASCII case: as
-/// `text.to_ascii_lowercase().contains(word)`, without the copy.
-fn contains_ignoring_case(text: &str, word: &str) -> bool {
-    text.as_bytes()
-        .windows(word.len())
-        .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
-}
-
-/// Whether `text` starts with `word` (lowercase ASCII) in any ASCII case.
-fn starts_ignoring_case(text: &str, word: &str) -> bool {
-    text.as_bytes()
-        .get(..word.len())
-        .is_some_and(|start| start.eq_ignore_ascii_case(word.as_bytes()))
+/// Calls `f` with `name.to_ascii_lowercase()`, copied on the stack when short (these tests
+/// run on every method name).
+fn with_lowercase<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buffer = [0u8; 64];
+    match buffer.get_mut(..name.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(name.as_bytes());
+            lower.make_ascii_lowercase();
+            // Lowercasing ASCII bytes keeps UTF-8 valid.
+            f(std::str::from_utf8(lower).unwrap_or_default())
+        }
+        None => f(&name.to_ascii_lowercase()),
+    }
 }
 
 fn is_subscription_container(name: &str) -> bool {
-    CONTAINER_WORDS
-        .iter()
-        .any(|word| contains_ignoring_case(name, word))
+    with_lowercase(name, |lower| {
+        CONTAINER_WORDS.iter().any(|word| lower.contains(word))
+    })
 }
 
 fn is_subscription_method(name: &str) -> bool {
     if name.starts_with('_') {
         return false;
     }
-    if ["un", "remove", "dis"]
-        .iter()
-        .any(|word| starts_ignoring_case(name, word))
-    {
-        return false;
-    }
-    ["on", "add", "bind"]
-        .iter()
-        .any(|word| name.eq_ignore_ascii_case(word))
-        || METHOD_WORDS
-            .iter()
-            .any(|word| contains_ignoring_case(name, word))
+    with_lowercase(name, |lower| {
+        if lower.starts_with("un") || lower.starts_with("remove") || lower.starts_with("dis") {
+            return false;
+        }
+        matches!(lower, "on" | "add" | "bind")
+            || METHOD_WORDS.iter().any(|word| lower.contains(word))
+    })
 }
 
 fn is_removal_method(name: &str) -> bool {
-    let name = name.trim_start_matches('_');
-    name.eq_ignore_ascii_case("off")
-        || REMOVAL_WORDS
-            .iter()
-            .any(|word| contains_ignoring_case(name, word))
+    with_lowercase(name.trim_start_matches('_'), |lower| {
+        lower == "off" || REMOVAL_WORDS.iter().any(|word| lower.contains(word))
+    })
 }
 
 /// `this.attr` → `attr`.
@@ -232,15 +222,11 @@ struct Store<'a> {
 }
 
 fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
-    let params: Vec<&str> = def
-        .parameters
-        .iter_non_variadic_params()
-        .skip(1)
-        .map(|p| p.parameter.name.as_str())
-        .collect();
     // A parameter rebound before it is stored (`receiver = weakref.ref(receiver)`) is not
     // the caller's object any more.
     let mut rebound: Vec<&str> = Vec::new();
+    // Stores into a subscription container, of any value: (container, value, method, range).
+    let mut candidates = Vec::new();
     walk_statements(&def.body, &mut |stmt| {
         if let Stmt::Assign(assign) = stmt {
             for target in &assign.targets {
@@ -249,9 +235,6 @@ fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
                 }
             }
         }
-    });
-    let mut out = Vec::new();
-    walk_statements(&def.body, &mut |stmt| {
         let (container, value, method) = match stmt {
             Stmt::Expr(ast::StmtExpr { value, .. }) => {
                 let Expr::Call(call) = &**value else { return };
@@ -283,19 +266,31 @@ fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
         if !is_subscription_container(container) {
             return;
         }
-        for param in &params {
-            if holds_param(value, param) && !rebound.contains(param) {
-                out.push(Store {
-                    container,
-                    param,
-                    method,
-                    range: stmt.range(),
-                });
-                return;
-            }
-        }
+        candidates.push((container, value, method, stmt.range()));
     });
-    out
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let params: Vec<&str> = def
+        .parameters
+        .iter_non_variadic_params()
+        .skip(1)
+        .map(|p| p.parameter.name.as_str())
+        .collect();
+    candidates
+        .into_iter()
+        .filter_map(|(container, value, method, range)| {
+            let param = params
+                .iter()
+                .find(|param| holds_param(value, param) && !rebound.contains(param))?;
+            Some(Store {
+                container,
+                param,
+                method,
+                range,
+            })
+        })
+        .collect()
 }
 
 /// Whether anything in the class body takes elements out of `self.<container>`.
@@ -439,32 +434,16 @@ fn self_subscribed_methods<'a>(checker: &Checker<'a>) -> Vec<&'a str> {
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
 ///
 /// No word: the container's name may spell its word in any case (`_Observers`, `HOOKS`), and
-/// the triggers are matched case-sensitively; `check` looks for the words in any case itself.
+/// the triggers are matched case-sensitively. `check` first looks, cheaply, for a public
+/// subscription method that stores one of its parameters in such a container.
 pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
-/// [`CONTAINER_WORDS`] in any ASCII case.
-static CONTAINER_AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(CONTAINER_WORDS)
-        .expect("the container words build an automaton")
-});
-
 pub(crate) fn check(checker: &mut Checker) {
-    // The subscriber containers this rule knows are named after what they hold.
-    if !CONTAINER_AUTOMATON.is_match(checker.source) {
-        return;
-    }
     // Found when a class first has a subscription method that stores its parameter.
     let mut subscribed: Option<Vec<&str>> = None;
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
-        let has_removal_method = class.body.iter().any(
-            |stmt| matches!(stmt, Stmt::FunctionDef(def) if is_removal_method(def.name.as_str())),
-        );
-        if has_removal_method {
-            return;
-        }
+        let mut has_removal_method = None;
         let mut long_lived = None;
         let mut reported: Vec<&str> = Vec::new();
         for stmt in &class.body {
@@ -478,10 +457,19 @@ pub(crate) fn check(checker: &mut Checker) {
                 continue;
             };
             let stores = stores_in(def, this);
-            if stores.is_empty()
-                || !subscribed
-                    .get_or_insert_with(|| self_subscribed_methods(checker))
-                    .contains(&def.name.as_str())
+            if stores.is_empty() {
+                continue;
+            }
+            if *has_removal_method.get_or_insert_with(|| {
+                class.body.iter().any(|stmt| {
+                    matches!(stmt, Stmt::FunctionDef(def) if is_removal_method(def.name.as_str()))
+                })
+            }) {
+                return;
+            }
+            if !subscribed
+                .get_or_insert_with(|| self_subscribed_methods(checker))
+                .contains(&def.name.as_str())
                 || method_kind(checker, def) != MethodKind::Instance
             {
                 continue;
