@@ -1,3 +1,7 @@
+use std::cell::OnceCell;
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use ruff_python_ast::visitor::{Visitor, walk_expr, walk_stmt};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
@@ -7,7 +11,7 @@ use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
 use crate::helpers::{
     MethodKind, deep, first_parameter, instantiated_at_module_level, is_long_lived_class,
-    method_kind, name_of, walk_classes,
+    method_kind, name_of, walk_classes, walk_statements,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -159,31 +163,139 @@ const BUS_METHODS: &[&str] = &[
 ];
 
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
+///
+/// No word: a module-level bus of the file is any name with a list, set or dict (`on`, `add`,
+/// `append` are among its methods). `check` looks for the words of the other shapes itself
+/// ([`Words`]) and skips the walks that cannot find anything.
 pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
+/// Which shapes the file's text allows. Every segment of a qualified name is spelled in the
+/// file (an attribute, or the module or member of an import: `import atexit as a`,
+/// `from sys import settrace as st`; a relative import's name starts with a dot), so a call
+/// that resolves to `atexit.register` needs `atexit` in the text, `sys.settrace` needs
+/// `settrace`, an assignment to `sys.excepthook` needs `excepthook`, `weakref.finalize`
+/// needs `finalize`, and so on.
+#[derive(Clone, Copy, Default)]
+struct Words {
+    /// A registration call of [`REGISTRIES`] may occur.
+    calls: bool,
+    /// An assignment to one of [`HOOKS`] may occur.
+    hooks: bool,
+    /// `weakref.finalize` may occur.
+    finalize: bool,
+    /// `weakref.WeakKeyDictionary` may occur.
+    weak_key_dict: bool,
+}
+
+/// The words of [`Words`]; the index of each group's last word.
+const WORDS: &[&str] = &[
+    // Registries: a segment of each qualified name of `REGISTRIES`.
+    "atexit",
+    "signal",
+    "settrace",
+    "setprofile",
+    "addaudithook",
+    "copyreg",
+    // Hooks: the last segment of each name of `HOOKS`.
+    "excepthook",
+    "displayhook",
+    "unraisablehook",
+    "breakpointhook",
+    "finalize",
+    "WeakKeyDictionary",
+];
+const LAST_CALL_WORD: usize = 5;
+const LAST_HOOK_WORD: usize = 9;
+
+static WORDS_AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(WORDS)
+        .expect("the words build an automaton")
+});
+
+impl Words {
+    fn of(source: &str) -> Self {
+        let mut words = Words::default();
+        let mut input = Input::new(source);
+        // As in `triggers`: restart one byte after each match's start, so no word is hidden
+        // by an overlapping one.
+        while let Some(found) = WORDS_AUTOMATON.find(input.clone()) {
+            input.set_start(found.start() + 1);
+            match found.pattern().as_usize() {
+                i if i <= LAST_CALL_WORD => words.calls = true,
+                i if i <= LAST_HOOK_WORD => words.hooks = true,
+                i if WORDS[i] == "finalize" => words.finalize = true,
+                _ => words.weak_key_dict = true,
+            }
+            if words.calls && words.hooks && words.finalize && words.weak_key_dict {
+                break;
+            }
+        }
+        words
+    }
+}
+
+/// The last segments of the qualified names of [`REGISTRIES`]: an attribute call whose
+/// attribute is none of them cannot resolve to one.
+const REGISTRY_ATTRS: &[&str] = &[
+    "register",
+    "signal",
+    "settrace",
+    "setprofile",
+    "settrace_all_threads",
+    "setprofile_all_threads",
+    "addaudithook",
+    "pickle",
+];
+
+/// The last segments of [`HOOKS`].
+const HOOK_ATTRS: &[&str] = &[
+    "excepthook",
+    "displayhook",
+    "unraisablehook",
+    "breakpointhook",
+];
+
 pub(crate) fn check(checker: &mut Checker) {
+    let words = Words::of(checker.source);
+    // Module-level names that can be a bus (for some method of `BUS_METHODS`): a method
+    // whose text spells none of them cannot register with a bus.
+    let buses = module_level_buses(checker);
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
-        let singleton =
-            is_long_lived_class(checker, class) || instantiated_at_module_level(checker, class);
+        let mut singleton = None;
         for stmt in &class.body {
             let Stmt::FunctionDef(def) = stmt else {
                 continue;
             };
-            if method_kind(checker, def) != MethodKind::Instance {
-                continue;
-            }
             let Some(this) = first_parameter(def) else {
                 continue;
             };
+            let buses_here = !buses.is_empty() && {
+                let text = checker.slice(def);
+                buses.iter().any(|bus| text.contains(bus))
+            };
+            if !words.calls && !words.hooks && !buses_here {
+                continue;
+            }
             let mut visitor = MethodVisitor {
                 checker,
                 class,
                 this,
-                closures: self_closures(&def.body, this),
+                words,
+                buses: buses_here,
+                closures: Closures::of(&def.body, this),
                 registrations: Vec::new(),
             };
             visitor.visit_body(&def.body);
+            if visitor.registrations.is_empty() || method_kind(checker, def) != MethodKind::Instance
+            {
+                continue;
+            }
+            let singleton = *singleton.get_or_insert_with(|| {
+                is_long_lived_class(checker, class) || instantiated_at_module_level(checker, class)
+            });
             for registration in visitor.registrations {
                 if singleton || undone(checker, class, this, &registration) {
                     continue;
@@ -194,26 +306,110 @@ pub(crate) fn check(checker: &mut Checker) {
     });
     // Shapes that are bugs anywhere: finalizers that hold their object, and weak-key
     // dictionaries whose values hold their keys.
-    let weak_key_dicts = WeakKeyDicts::collect(checker);
-    let mut unbound_methods = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
-        for stmt in &class.body {
-            if let Stmt::FunctionDef(def) = stmt
-                && method_kind(checker, def) != MethodKind::Instance
-            {
-                unbound_methods.push(def.name.as_str());
-            }
+    let weak_key_dicts = if words.weak_key_dict {
+        WeakKeyDicts::collect(checker)
+    } else {
+        WeakKeyDicts {
+            names: Vec::new(),
+            attributes: Vec::new(),
         }
-    });
-    let mut anywhere = AnywhereVisitor {
-        checker,
-        unbound_methods,
-        weak_key_dicts: &weak_key_dicts,
-        found: &mut found,
     };
-    anywhere.visit_body(checker.suite);
+    if words.finalize || !weak_key_dicts.is_empty() {
+        let mut unbound_methods = Vec::new();
+        if words.finalize {
+            walk_classes(checker.suite, &mut |class| {
+                for stmt in &class.body {
+                    if let Stmt::FunctionDef(def) = stmt
+                        && method_kind(checker, def) != MethodKind::Instance
+                    {
+                        unbound_methods.push(def.name.as_str());
+                    }
+                }
+            });
+        }
+        let mut anywhere = AnywhereVisitor {
+            checker,
+            finalize: words.finalize,
+            unbound_methods,
+            weak_key_dicts: &weak_key_dicts,
+            found: &mut found,
+        };
+        anywhere.visit_body(checker.suite);
+    }
     for diagnostic in found {
         checker.report(diagnostic);
+    }
+}
+
+/// Names that may be a module-level bus: bound at module level (outside functions and
+/// classes) by an assignment, and [`is_module_level_bus`] for one of [`BUS_METHODS`].
+fn module_level_buses<'a>(checker: &Checker<'a>) -> Vec<&'a str> {
+    fn targets<'a>(target: &'a Expr, out: &mut Vec<&'a str>) {
+        match target {
+            Expr::Name(name) if !out.contains(&name.id.as_str()) => out.push(name.id.as_str()),
+            Expr::Tuple(tuple) => tuple.iter().for_each(|elt| targets(elt, out)),
+            Expr::List(list) => list.iter().for_each(|elt| targets(elt, out)),
+            Expr::Starred(starred) => targets(&starred.value, out),
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    walk_statements(checker.suite, &mut |stmt| match stmt {
+        Stmt::Assign(assign)
+            if matches!(
+                &*assign.value,
+                Expr::List(_) | Expr::Set(_) | Expr::Dict(_) | Expr::Call(_)
+            ) =>
+        {
+            for target in &assign.targets {
+                targets(target, &mut names);
+            }
+        }
+        Stmt::AnnAssign(ast::StmtAnnAssign {
+            target,
+            value: Some(value),
+            ..
+        }) if matches!(
+            &**value,
+            Expr::List(_) | Expr::Set(_) | Expr::Dict(_) | Expr::Call(_)
+        ) =>
+        {
+            targets(target, &mut names);
+        }
+        _ => {}
+    });
+    names.retain(|name| is_module_level_bus_for(checker, name, &|m| BUS_METHODS.contains(&m)));
+    names
+}
+
+/// The functions of a method's body that use its `self`, found when first needed.
+struct Closures<'a> {
+    body: &'a [Stmt],
+    this: &'a str,
+    names: OnceCell<Vec<&'a str>>,
+}
+
+impl<'a> Closures<'a> {
+    fn of(body: &'a [Stmt], this: &'a str) -> Self {
+        Closures {
+            body,
+            this,
+            names: OnceCell::new(),
+        }
+    }
+
+    fn none() -> Self {
+        Closures {
+            body: &[],
+            this: "",
+            names: OnceCell::from(Vec::new()),
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.names
+            .get_or_init(|| self_closures(self.body, self.this))
+            .contains(&name)
     }
 }
 
@@ -256,7 +452,7 @@ fn captures_self(
     checker: &Checker,
     class: &ast::StmtClassDef,
     this: &str,
-    closures: &[&str],
+    closures: &Closures,
     expr: &Expr,
 ) -> Option<String> {
     match expr {
@@ -276,7 +472,7 @@ fn captures_self(
                 && crate::helpers::any_over_expr(&lambda.body, |e: &Expr| name_of(e) == Some(this)))
             .then(|| format!("a lambda that uses `{this}`"))
         }
-        Expr::Name(name) if closures.contains(&name.id.as_str()) => Some(format!(
+        Expr::Name(name) if closures.contains(name.id.as_str()) => Some(format!(
             "the nested function `{}`, which uses `{this}`",
             name.id
         )),
@@ -341,15 +537,25 @@ struct MethodVisitor<'c, 'a> {
     checker: &'c Checker<'a>,
     class: &'a ast::StmtClassDef,
     this: &'a str,
-    closures: Vec<&'a str>,
+    words: Words,
+    /// Whether the method spells a name of a module-level bus.
+    buses: bool,
+    closures: Closures<'a>,
     registrations: Vec<Registration>,
 }
 
 impl<'a> Visitor<'a> for MethodVisitor<'_, 'a> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
-        if let Stmt::Assign(assign) = stmt {
+        if self.words.hooks
+            && let Stmt::Assign(assign) = stmt
+        {
             for target in &assign.targets {
-                if let Some(hook) = self.checker.semantic.qualified_name(target)
+                // The qualified name of `x.attr` ends with `attr`.
+                if match target {
+                    Expr::Name(_) => true,
+                    Expr::Attribute(attr) => HOOK_ATTRS.contains(&attr.attr.as_str()),
+                    _ => false,
+                } && let Some(hook) = self.checker.semantic.qualified_name(target)
                     && HOOKS.contains(&hook.as_str())
                     && let Some(how) = captures_self(
                         self.checker,
@@ -385,7 +591,14 @@ impl<'a> Visitor<'a> for MethodVisitor<'_, 'a> {
 impl MethodVisitor<'_, '_> {
     fn check_call(&mut self, call: &ast::ExprCall) {
         let checker = self.checker;
-        if let Some(qualified) = checker.semantic.qualified_name(&call.func)
+        // The qualified name of `x.attr` ends with `attr`.
+        if self.words.calls
+            && match &*call.func {
+                Expr::Name(_) => true,
+                Expr::Attribute(attr) => REGISTRY_ATTRS.contains(&attr.attr.as_str()),
+                _ => false,
+            }
+            && let Some(qualified) = checker.semantic.qualified_name(&call.func)
             && let Some((name, position, description)) = REGISTRIES
                 .iter()
                 .find(|(name, _, _)| *name == qualified.as_str())
@@ -404,7 +617,8 @@ impl MethodVisitor<'_, '_> {
             return;
         }
         // `_bus.subscribe(self.on_event)` with `_bus` a module-level variable.
-        if let Expr::Attribute(method) = &*call.func
+        if self.buses
+            && let Expr::Attribute(method) = &*call.func
             && BUS_METHODS.contains(&method.attr.as_str())
             && let Some(bus) = name_of(&method.value)
             && is_module_level_bus(checker, bus, method.attr.as_str())
@@ -435,6 +649,11 @@ fn short_text(checker: &Checker, call: &ast::ExprCall) -> String {
 /// class), to something other than a weak container or an instance of a class of this file
 /// that stores subscribers weakly.
 fn is_module_level_bus(checker: &Checker, name: &str, method: &str) -> bool {
+    is_module_level_bus_for(checker, name, &|m| m == method)
+}
+
+/// [`is_module_level_bus`] for a method of which `method` holds.
+fn is_module_level_bus_for(checker: &Checker, name: &str, method: &dyn Fn(&str) -> bool) -> bool {
     let bindings = checker.semantic.module_bindings(name);
     if bindings.is_empty() {
         return false;
@@ -475,7 +694,7 @@ fn is_module_level_bus(checker: &Checker, name: &str, method: &str) -> bool {
                 });
                 !offers_removal
                     && class.body.iter().any(|stmt| {
-                        matches!(stmt, Stmt::FunctionDef(def) if def.name.as_str() == method
+                        matches!(stmt, Stmt::FunctionDef(def) if method(def.name.as_str())
                             && !checker.slice(def).contains("weak"))
                     })
             }
@@ -506,7 +725,14 @@ fn undone(
                 && assign.targets.iter().any(|t| {
                     self.checker.semantic.qualified_name(t).as_deref() == Some(hook.as_str())
                 })
-                && captures_self(self.checker, self.class, self.this, &[], &assign.value).is_none()
+                && captures_self(
+                    self.checker,
+                    self.class,
+                    self.this,
+                    &Closures::none(),
+                    &assign.value,
+                )
+                .is_none()
             {
                 self.found = true;
             }
@@ -526,8 +752,14 @@ fn undone(
                             && let Some((_, position, _)) =
                                 REGISTRIES.iter().find(|(n, _, _)| n == name)
                             && call.arguments.find_positional(*position).is_some_and(|cb| {
-                                captures_self(self.checker, self.class, self.this, &[], cb)
-                                    .is_none()
+                                captures_self(
+                                    self.checker,
+                                    self.class,
+                                    self.this,
+                                    &Closures::none(),
+                                    cb,
+                                )
+                                .is_none()
                             })
                         {
                             self.found = true;
@@ -599,6 +831,12 @@ impl WeakKeyDicts {
                     _ => (&[], None),
                 };
                 if let Some(Expr::Call(call)) = value
+                    // The qualified name of `x.attr` ends with `attr`.
+                    && match &*call.func {
+                        Expr::Name(_) => true,
+                        Expr::Attribute(attr) => attr.attr.as_str() == "WeakKeyDictionary",
+                        _ => false,
+                    }
                     && self
                         .checker
                         .semantic
@@ -626,6 +864,10 @@ impl WeakKeyDicts {
         };
         collector.visit_body(checker.suite);
         collector.out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.attributes.is_empty()
     }
 
     fn contains(&self, expr: &Expr) -> Option<String> {
@@ -677,6 +919,8 @@ fn refers_to(value: &Expr, key: &str) -> bool {
 
 struct AnywhereVisitor<'c, 'a> {
     checker: &'c Checker<'a>,
+    /// Whether the file spells `finalize`.
+    finalize: bool,
     /// Names of the file's class and static methods (`obj._cleanup` is then not bound to `obj`).
     unbound_methods: Vec<&'a str>,
     weak_key_dicts: &'c WeakKeyDicts,
@@ -699,10 +943,17 @@ impl<'a> Visitor<'a> for AnywhereVisitor<'_, 'a> {
 
     fn visit_expr(&mut self, expr: &'a Expr) {
         if let Expr::Call(call) = expr {
-            if self
-                .checker
-                .semantic
-                .resolves_to(&call.func, &["weakref.finalize"])
+            if self.finalize
+                // The qualified name of `x.attr` ends with `attr`.
+                && match &*call.func {
+                    Expr::Name(_) => true,
+                    Expr::Attribute(attr) => attr.attr.as_str() == "finalize",
+                    _ => false,
+                }
+                && self
+                    .checker
+                    .semantic
+                    .resolves_to(&call.func, &["weakref.finalize"])
                 && let Some(target) = call.arguments.find_positional(0).and_then(name_of)
                 && let Some(callback) = call.arguments.find_positional(1)
                 && !matches!(callback, Expr::Attribute(attr)

@@ -938,6 +938,9 @@ impl<'a> ModuleFacts<'a> {
     fn collect(checker: &Checker<'a>) -> Self {
         let mut visitor = FactsVisitor {
             checker,
+            dynamic_words: ["setattr", "delattr", "vars"]
+                .iter()
+                .any(|word| checker.source.contains(word)),
             facts: ModuleFacts::default(),
             scopes: Vec::new(),
         };
@@ -974,6 +977,9 @@ enum Scope<'a> {
 
 struct FactsVisitor<'a, 'c> {
     checker: &'c Checker<'a>,
+    /// Whether the file spells `setattr`, `delattr` or `vars`: a call can resolve to one of
+    /// them only then (every segment of a resolved name is spelled in the file).
+    dynamic_words: bool,
     facts: ModuleFacts<'a>,
     scopes: Vec<Scope<'a>>,
 }
@@ -1087,7 +1093,17 @@ impl<'a> Visitor<'a> for FactsVisitor<'a, '_> {
                     class: place.class,
                 });
             }
-            Expr::Call(call) => {
+            Expr::Call(call)
+                if self.dynamic_words
+                    // The qualified name of `x.attr` ends with `attr`.
+                    && match &*call.func {
+                        Expr::Name(_) => true,
+                        Expr::Attribute(attr) => {
+                            matches!(attr.attr.as_str(), "setattr" | "delattr" | "vars")
+                        }
+                        _ => false,
+                    } =>
+            {
                 let qualified = self.checker.semantic.qualified_name(&call.func);
                 if let Some(which @ ("builtins.setattr" | "builtins.delattr" | "builtins.vars")) =
                     qualified.as_deref()

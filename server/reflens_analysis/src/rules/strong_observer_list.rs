@@ -131,26 +131,44 @@ const REMOVAL_WORDS: &[&str] = &[
     "cancel",
 ];
 
+/// Calls `f` with `name.to_ascii_lowercase()`, copied on the stack when short (these tests
+/// run on every method name).
+fn with_lowercase<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buffer = [0u8; 64];
+    match buffer.get_mut(..name.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(name.as_bytes());
+            lower.make_ascii_lowercase();
+            // Lowercasing ASCII bytes keeps UTF-8 valid.
+            f(std::str::from_utf8(lower).unwrap_or_default())
+        }
+        None => f(&name.to_ascii_lowercase()),
+    }
+}
+
 fn is_subscription_container(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    CONTAINER_WORDS.iter().any(|word| lower.contains(word))
+    with_lowercase(name, |lower| {
+        CONTAINER_WORDS.iter().any(|word| lower.contains(word))
+    })
 }
 
 fn is_subscription_method(name: &str) -> bool {
     if name.starts_with('_') {
         return false;
     }
-    let lower = name.to_ascii_lowercase();
-    if lower.starts_with("un") || lower.starts_with("remove") || lower.starts_with("dis") {
-        return false;
-    }
-    matches!(lower.as_str(), "on" | "add" | "bind")
-        || METHOD_WORDS.iter().any(|word| lower.contains(word))
+    with_lowercase(name, |lower| {
+        if lower.starts_with("un") || lower.starts_with("remove") || lower.starts_with("dis") {
+            return false;
+        }
+        matches!(lower, "on" | "add" | "bind")
+            || METHOD_WORDS.iter().any(|word| lower.contains(word))
+    })
 }
 
 fn is_removal_method(name: &str) -> bool {
-    let lower = name.trim_start_matches('_').to_ascii_lowercase();
-    lower == "off" || REMOVAL_WORDS.iter().any(|word| lower.contains(word))
+    with_lowercase(name.trim_start_matches('_'), |lower| {
+        lower == "off" || REMOVAL_WORDS.iter().any(|word| lower.contains(word))
+    })
 }
 
 /// `this.attr` → `attr`.
@@ -204,15 +222,11 @@ struct Store<'a> {
 }
 
 fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
-    let params: Vec<&str> = def
-        .parameters
-        .iter_non_variadic_params()
-        .skip(1)
-        .map(|p| p.parameter.name.as_str())
-        .collect();
     // A parameter rebound before it is stored (`receiver = weakref.ref(receiver)`) is not
     // the caller's object any more.
     let mut rebound: Vec<&str> = Vec::new();
+    // Stores into a subscription container, of any value: (container, value, method, range).
+    let mut candidates = Vec::new();
     walk_statements(&def.body, &mut |stmt| {
         if let Stmt::Assign(assign) = stmt {
             for target in &assign.targets {
@@ -221,9 +235,6 @@ fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
                 }
             }
         }
-    });
-    let mut out = Vec::new();
-    walk_statements(&def.body, &mut |stmt| {
         let (container, value, method) = match stmt {
             Stmt::Expr(ast::StmtExpr { value, .. }) => {
                 let Expr::Call(call) = &**value else { return };
@@ -255,19 +266,31 @@ fn stores_in<'a>(def: &'a ast::StmtFunctionDef, this: &str) -> Vec<Store<'a>> {
         if !is_subscription_container(container) {
             return;
         }
-        for param in &params {
-            if holds_param(value, param) && !rebound.contains(param) {
-                out.push(Store {
-                    container,
-                    param,
-                    method,
-                    range: stmt.range(),
-                });
-                return;
-            }
-        }
+        candidates.push((container, value, method, stmt.range()));
     });
-    out
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let params: Vec<&str> = def
+        .parameters
+        .iter_non_variadic_params()
+        .skip(1)
+        .map(|p| p.parameter.name.as_str())
+        .collect();
+    candidates
+        .into_iter()
+        .filter_map(|(container, value, method, range)| {
+            let param = params
+                .iter()
+                .find(|param| holds_param(value, param) && !rebound.contains(param))?;
+            Some(Store {
+                container,
+                param,
+                method,
+                range,
+            })
+        })
+        .collect()
 }
 
 /// Whether anything in the class body takes elements out of `self.<container>`.
@@ -355,12 +378,12 @@ fn removes_from(class: &ast::StmtClassDef, container: &str) -> bool {
 /// Names of methods that some method of the file calls on another object with its own
 /// instance or one of its bound methods: `bus.subscribe(self)`, `model.add_listener(self.on_change)`,
 /// `runner.on("done", lambda job: self.record(job))`.
-fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
-    struct Calls<'s> {
+fn self_subscribed_methods<'a>(checker: &Checker<'a>) -> Vec<&'a str> {
+    struct Calls<'s, 'a> {
         this: &'s str,
-        out: Vec<String>,
+        out: Vec<&'a str>,
     }
-    impl<'a> ruff_python_ast::visitor::Visitor<'a> for Calls<'_> {
+    impl<'a> ruff_python_ast::visitor::Visitor<'a> for Calls<'_, 'a> {
         fn visit_expr(&mut self, expr: &'a Expr) {
             if let Expr::Call(call) = expr
                 && let Expr::Attribute(method) = &*call.func
@@ -384,7 +407,7 @@ fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
                         _ => false,
                     });
                 if holds_self {
-                    self.out.push(method.attr.to_string());
+                    self.out.push(method.attr.as_str());
                 }
             }
             deep(|| ruff_python_ast::visitor::walk_expr(self, expr));
@@ -409,44 +432,52 @@ fn self_subscribed_methods(checker: &Checker) -> Vec<String> {
 }
 
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
+///
+/// No word: the container's name may spell its word in any case (`_Observers`, `HOOKS`), and
+/// the triggers are matched case-sensitively. `check` first looks, cheaply, for a public
+/// subscription method that stores one of its parameters in such a container.
 pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
 pub(crate) fn check(checker: &mut Checker) {
-    // The subscriber containers this rule knows are named after what they hold.
-    let lower = checker.source.to_ascii_lowercase();
-    if !CONTAINER_WORDS.iter().any(|word| lower.contains(word)) {
-        return;
-    }
-    let subscribed = self_subscribed_methods(checker);
-    if subscribed.is_empty() {
-        return;
-    }
+    // Found when a class first has a subscription method that stores its parameter.
+    let mut subscribed: Option<Vec<&str>> = None;
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
-        if is_long_lived_class(checker, class) {
-            return;
-        }
-        let has_removal_method = class.body.iter().any(
-            |stmt| matches!(stmt, Stmt::FunctionDef(def) if is_removal_method(def.name.as_str())),
-        );
-        if has_removal_method {
-            return;
-        }
+        let mut has_removal_method = None;
+        let mut long_lived = None;
         let mut reported: Vec<&str> = Vec::new();
         for stmt in &class.body {
             let Stmt::FunctionDef(def) = stmt else {
                 continue;
             };
-            if method_kind(checker, def) != MethodKind::Instance
-                || !is_subscription_method(def.name.as_str())
-                || !subscribed.iter().any(|name| name == def.name.as_str())
-            {
+            if !is_subscription_method(def.name.as_str()) {
                 continue;
             }
             let Some(this) = first_parameter(def) else {
                 continue;
             };
-            for store in stores_in(def, this) {
+            let stores = stores_in(def, this);
+            if stores.is_empty() {
+                continue;
+            }
+            if *has_removal_method.get_or_insert_with(|| {
+                class.body.iter().any(|stmt| {
+                    matches!(stmt, Stmt::FunctionDef(def) if is_removal_method(def.name.as_str()))
+                })
+            }) {
+                return;
+            }
+            if !subscribed
+                .get_or_insert_with(|| self_subscribed_methods(checker))
+                .contains(&def.name.as_str())
+                || method_kind(checker, def) != MethodKind::Instance
+            {
+                continue;
+            }
+            if *long_lived.get_or_insert_with(|| is_long_lived_class(checker, class)) {
+                return;
+            }
+            for store in stores {
                 if reported.contains(&store.container) {
                     continue;
                 }

@@ -91,9 +91,18 @@ enum Holder<'a> {
 }
 
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
-pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["local"]);
+///
+/// Every finding is about an object made by a call that resolves to one of
+/// [`LOCAL_CONSTRUCTORS`], and every segment of a resolved name is spelled in the file
+/// (`import threading as t`, `from _threading_local import local`): so both `threading` (also
+/// in `_threading_local`) and `local` occur. The framework waits for the rarer word; `check`
+/// looks for the other.
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["threading"]);
 
 pub(crate) fn check(checker: &mut Checker) {
+    if !checker.source.contains("local") {
+        return;
+    }
     let holders = find_holders(checker);
     if holders.is_empty() {
         return;
@@ -151,13 +160,22 @@ fn find_holders<'a>(checker: &Checker<'a>) -> FxHashSet<Holder<'a>> {
         fn visit_expr(&mut self, _: &'a Expr) {}
 
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            let (targets, value): (Vec<&'a Expr>, Option<&'a Expr>) = match stmt {
-                Stmt::Assign(assign) => (assign.targets.iter().collect(), Some(&*assign.value)),
-                Stmt::AnnAssign(assign) => (vec![&*assign.target], assign.value.as_deref()),
-                _ => (Vec::new(), None),
+            let (targets, value): (&'a [Expr], Option<&'a Expr>) = match stmt {
+                Stmt::Assign(assign) => (&assign.targets, Some(&*assign.value)),
+                Stmt::AnnAssign(assign) => (
+                    std::slice::from_ref(&*assign.target),
+                    assign.value.as_deref(),
+                ),
+                _ => (&[], None),
             };
             if let Some(Expr::Call(call)) = value
                 && call.arguments.is_empty()
+                // The qualified name of `x.attr` ends with `attr`.
+                && match &*call.func {
+                    Expr::Name(_) => true,
+                    Expr::Attribute(attr) => attr.attr.as_str() == "local",
+                    _ => false,
+                }
                 && self
                     .checker
                     .semantic

@@ -92,7 +92,12 @@ const WEAK_FACTORIES: &[&str] = &[
 ];
 
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
-pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["weak", "Weak"]);
+///
+/// Every weak reference the rule follows comes from a call that resolves to one of
+/// [`WEAK_FACTORIES`] (globals, locals, `self` attributes alike), and every segment of a
+/// resolved name is spelled in the file (`import weakref as w`, `from _weakref import ref`):
+/// so `weakref` (also in `_weakref`) occurs.
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["weakref"]);
 
 pub(crate) fn check(checker: &mut Checker) {
     let globals = module_weak_globals(checker);
@@ -117,7 +122,16 @@ pub(crate) fn check(checker: &mut Checker) {
 
 fn is_weak_factory(checker: &Checker, expr: &Expr) -> bool {
     matches!(expr, Expr::Call(call)
-        if !call.arguments.args.is_empty() && checker.semantic.resolves_to(&call.func, WEAK_FACTORIES))
+        if !call.arguments.args.is_empty()
+            // The qualified name of `x.attr` ends with `attr`.
+            && match &*call.func {
+                Expr::Name(_) => true,
+                Expr::Attribute(attr) => {
+                    matches!(attr.attr.as_str(), "ref" | "WeakMethod" | "ReferenceType")
+                }
+                _ => false,
+            }
+            && checker.semantic.resolves_to(&call.func, WEAK_FACTORIES))
 }
 
 /// Assignments to declared globals inside functions: (name, is a weak reference or `None`,
