@@ -623,17 +623,19 @@ impl<'c, 'a> Walker<'c, 'a> {
     /// name`: each is resolved through imports and attributes, so its last segment (or, for
     /// `inspect.trace`, its module) is spelled in the file.
     fn sources_spelled(&self) -> bool {
-        *self.sources_spelled.get_or_init(|| {
-            [
-                "exc_info",
-                "exception",
-                "last_value",
-                "last_exc",
-                "last_traceback",
-                "inspect",
-            ]
-            .iter()
-            .any(|word| self.checker.source.contains(word))
+        const WORDS: &[&str] = &[
+            "exc_info",
+            "exception",
+            "last_value",
+            "last_exc",
+            "last_traceback",
+            "inspect",
+        ];
+        static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+            std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+        *self.sources_spelled.get_or_init(|| match &*PACKED {
+            Some(searcher) => searcher.find(self.checker.source).is_some(),
+            None => WORDS.iter().any(|word| self.checker.source.contains(word)),
         })
     }
 

@@ -1,6 +1,6 @@
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, packed};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
@@ -479,7 +479,7 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         stack: Vec<(Function<'a>, bool)>,
         class: Option<&'a ast::StmtClassDef>,
         found: Vec<Function<'a>>,
-        /// Whether a function body that spells no word of [`constructor_words`] may be
+        /// Whether a function body that spells no word of [`CONSTRUCTOR_WORDS`] may be
         /// skipped: not when an import binds a constructor under another name.
         skip_silent: bool,
         /// Whether an import seen may bind a constructor under another name
@@ -529,7 +529,7 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
                     // calls none.
                     if self.skip_silent
                         && let (Some(first), Some(last)) = (def.body.first(), def.body.last())
-                        && !constructor_words().is_match(
+                        && !spells_constructor(
                             &self.checker.source[TextRange::new(first.start(), last.end())],
                         )
                     {
@@ -642,16 +642,23 @@ const CONSTRUCTOR_WORDS: &[&str] = &[
     "mmap",
 ];
 
-/// Finds any of [`CONSTRUCTOR_WORDS`] in a text.
-fn constructor_words() -> &'static AhoCorasick {
-    static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-        AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::NoncontiguousNFA))
-            .build(CONSTRUCTOR_WORDS)
-            .expect("the constructors' words build an automaton")
+/// Whether `text` contains one of [`CONSTRUCTOR_WORDS`]: a packed (SIMD) search, which is
+/// cheap to build, or an automaton where that is unavailable.
+fn spells_constructor(text: &str) -> bool {
+    static PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
+        packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostLongest)
+            .builder()
+            .extend(CONSTRUCTOR_WORDS)
+            .build()
     });
-    &WORDS
+    static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasick::new(CONSTRUCTOR_WORDS).expect("the constructors' words build an automaton")
+    });
+    match &*PACKED {
+        Some(searcher) => searcher.find(text).is_some(),
+        None => AUTOMATON.is_match(text),
+    }
 }
 
 /// The kind of resource a call creates, if it creates one.
