@@ -278,6 +278,16 @@ impl<'a> Collector<'a, '_> {
         let in_handler = self.in_handler > 0;
         let semantic = &self.checker.semantic;
         match value {
+            // A qualified name ends with the attribute it is read from: no need to resolve
+            // other attributes (most calls are method calls).
+            Expr::Call(call)
+                if matches!(&*call.func, Expr::Attribute(attr) if !matches!(
+                    attr.attr.as_str(),
+                    "exc_info" | "exception" | "trace" | "stack"
+                )) =>
+            {
+                None
+            }
             Expr::Call(call) if call.arguments.is_empty() => {
                 match semantic.qualified_name(&call.func).as_deref() {
                     Some("sys.exc_info") if in_handler => Some(What::ExcInfo),

@@ -189,11 +189,10 @@ fn check_class<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Optio
     if class.name.as_str().ends_with("Mixin") || class.name.as_str().ends_with("Mixin_") {
         return None;
     }
-    if defines_release(&class.body) || uses_finalize(checker, class) {
-        return None;
-    }
+    // The cheapest test first: statements only, resolving only the callees of stores to
+    // `self`; most classes hold no resource. `uses_finalize` looks at every call.
     let held = held_resources(checker, class);
-    if held.is_empty() {
+    if held.is_empty() || defines_release(&class.body) || uses_finalize(checker, class) {
         return None;
     }
     let (handled, with_blocks) = handled_attributes(checker, class);
@@ -288,6 +287,10 @@ fn defines_release(body: &[Stmt]) -> bool {
 
 /// `weakref.finalize(...)` anywhere in the class: RL201's territory, and a release.
 fn uses_finalize(checker: &Checker, class: &ast::StmtClassDef) -> bool {
+    // The callee's name ends with `finalize`, which the file then spells.
+    if !checker.source.contains("finalize") {
+        return false;
+    }
     struct Finder<'c, 'a> {
         checker: &'c Checker<'a>,
         found: bool,
@@ -297,7 +300,12 @@ fn uses_finalize(checker: &Checker, class: &ast::StmtClassDef) -> bool {
             if self.found {
                 return;
             }
+            // An attribute callee must be `.finalize` (a qualified name ends with it).
             if let Expr::Call(call) = expr
+                && match &*call.func {
+                    Expr::Attribute(attr) => attr.attr.as_str() == "finalize",
+                    func => func.is_name_expr(),
+                }
                 && self
                     .checker
                     .semantic
@@ -394,7 +402,12 @@ fn held_resources<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Ve
                 // Nested functions and classes have their own `self`.
                 Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
                 Stmt::Assign(assign) => {
+                    // A store to `self` first: resolving the callee costs more.
                     if let Expr::Call(call) = &*assign.value
+                        && assign.targets.iter().any(|target| {
+                            matches!(target, Expr::Attribute(attr)
+                                if matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == self.this))
+                        })
                         && let Some((what, releases, with_releases)) =
                             resource_created_by(self.checker, call)
                     {
@@ -416,10 +429,10 @@ fn held_resources<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Ve
                 }
                 Stmt::AnnAssign(assign) => {
                     if let Some(Expr::Call(call)) = assign.value.as_deref()
-                        && let Some((what, releases, with_releases)) =
-                            resource_created_by(self.checker, call)
                         && let Expr::Attribute(attr) = &*assign.target
                         && matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == self.this)
+                        && let Some((what, releases, with_releases)) =
+                            resource_created_by(self.checker, call)
                     {
                         self.held.push(Held {
                             attr: attr.attr.as_str(),
@@ -444,9 +457,6 @@ fn held_resources<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Ve
         let Stmt::FunctionDef(def) = stmt else {
             continue;
         };
-        if method_kind(checker, def) != MethodKind::Instance {
-            continue;
-        }
         let Some(this) = first_parameter(def) else {
             continue;
         };
@@ -458,7 +468,10 @@ fn held_resources<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Ve
             held: Vec::new(),
         };
         finder.visit_body(&def.body);
-        held.extend(finder.held);
+        // Last: resolving the decorators costs more than the walk, which seldom finds any.
+        if !finder.held.is_empty() && method_kind(checker, def) == MethodKind::Instance {
+            held.extend(finder.held);
+        }
     }
     held
 }

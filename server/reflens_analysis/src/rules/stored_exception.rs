@@ -1,3 +1,4 @@
+use ruff_python_ast::statement_visitor::{self, StatementVisitor};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, ExceptHandler, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
@@ -248,13 +249,22 @@ struct Scope<'a> {
     body: &'a [Stmt],
     /// The function's range (for functions).
     range: Option<TextRange>,
+    /// The function (for functions), whose names are collected on first use: most functions
+    /// have no `except` block that needs them.
+    def: Option<&'a ast::StmtFunctionDef>,
+    names: std::cell::OnceCell<ScopeNames<'a>>,
+    /// Classes: the class looks like a future (its name or a base names `Future`, `Promise`,
+    /// `Deferred`), whose job is to hold an exception until it is consumed.
+    future_like: bool,
+}
+
+/// The names of a scope (empty for modules and classes).
+#[derive(Default)]
+struct ScopeNames<'a> {
     globals: FxHashSet<&'a str>,
     locals: FxHashSet<&'a str>,
     /// Functions: locals only ever bound to a new instance (`result = Result(...)`).
     fresh: FxHashSet<&'a str>,
-    /// Classes: the class looks like a future (its name or a base names `Future`, `Promise`,
-    /// `Deferred`), whose job is to hold an exception until it is consumed.
-    future_like: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -263,9 +273,8 @@ impl<'a> Scope<'a> {
             kind: ScopeKind::Module,
             body,
             range: None,
-            globals: FxHashSet::default(),
-            locals: FxHashSet::default(),
-            fresh: FxHashSet::default(),
+            def: None,
+            names: std::cell::OnceCell::new(),
             future_like: false,
         }
     }
@@ -275,9 +284,8 @@ impl<'a> Scope<'a> {
             kind: ScopeKind::Class,
             body: &class.body,
             range: None,
-            globals: FxHashSet::default(),
-            locals: FxHashSet::default(),
-            fresh: FxHashSet::default(),
+            def: None,
+            names: std::cell::OnceCell::new(),
             future_like: std::iter::once(class.name.as_str())
                 .chain(class.bases().iter().filter_map(last_segment))
                 .any(|name| {
@@ -288,6 +296,36 @@ impl<'a> Scope<'a> {
         }
     }
 
+    fn function(def: &'a ast::StmtFunctionDef) -> Self {
+        Scope {
+            kind: ScopeKind::Function,
+            body: &def.body,
+            range: Some(def.range),
+            def: Some(def),
+            names: std::cell::OnceCell::new(),
+            future_like: false,
+        }
+    }
+
+    fn names(&self) -> &ScopeNames<'a> {
+        self.names
+            .get_or_init(|| self.def.map(ScopeNames::function).unwrap_or_default())
+    }
+
+    fn globals(&self) -> &FxHashSet<&'a str> {
+        &self.names().globals
+    }
+
+    fn locals(&self) -> &FxHashSet<&'a str> {
+        &self.names().locals
+    }
+
+    fn fresh(&self) -> &FxHashSet<&'a str> {
+        &self.names().fresh
+    }
+}
+
+impl<'a> ScopeNames<'a> {
     fn function(def: &'a ast::StmtFunctionDef) -> Self {
         let mut globals = FxHashSet::default();
         let mut locals = FxHashSet::default();
@@ -310,14 +348,10 @@ impl<'a> Scope<'a> {
         let mut other = params;
         collect_fresh(&def.body, &mut fresh, &mut other);
         fresh.retain(|name| !other.contains(name) && locals.contains(name));
-        Scope {
-            kind: ScopeKind::Function,
-            body: &def.body,
-            range: Some(def.range),
+        ScopeNames {
             globals,
             locals,
             fresh,
-            future_like: false,
         }
     }
 }
@@ -554,6 +588,8 @@ struct Walker<'c, 'a> {
     seen_names: FxHashSet<&'a str>,
     /// During the second pass: the uses of those names, per function body.
     use_events: RefCell<FxHashMap<usize, Vec<UseEvent<'a>>>>,
+    /// See [`Walker::sources_spelled`].
+    sources_spelled: std::cell::OnceCell<bool>,
     found: Vec<Diagnostic>,
 }
 
@@ -578,8 +614,29 @@ impl<'c, 'a> Walker<'c, 'a> {
             raised: RefCell::new(FxHashMap::default()),
             seen_names: FxHashSet::default(),
             use_events: RefCell::new(FxHashMap::default()),
+            sources_spelled: std::cell::OnceCell::new(),
             found: Vec::new(),
         }
+    }
+
+    /// Whether the file spells a value that holds a traceback without an `except ... as
+    /// name`: each is resolved through imports and attributes, so its last segment (or, for
+    /// `inspect.trace`, its module) is spelled in the file.
+    fn sources_spelled(&self) -> bool {
+        const WORDS: &[&str] = &[
+            "exc_info",
+            "exception",
+            "last_value",
+            "last_exc",
+            "last_traceback",
+            "inspect",
+        ];
+        static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+            std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+        *self.sources_spelled.get_or_init(|| match &*PACKED {
+            Some(searcher) => searcher.find(self.checker.source).is_some(),
+            None => WORDS.iter().any(|word| self.checker.source.contains(word)),
+        })
     }
 
     fn scope(&self) -> &Scope<'a> {
@@ -663,6 +720,11 @@ impl<'c, 'a> Walker<'c, 'a> {
 
     fn analyze_handler(&mut self, handler: &'a ast::ExceptHandlerExceptHandler, loops: usize) {
         if self.in_future_like_class() {
+            return;
+        }
+        // A block without `as name` (and no nested one) holds a traceback only through
+        // `sys.exc_info()`, `sys.exception()`, `sys.last_*` or `inspect.trace()`.
+        if handler.name.is_none() && !self.sources_spelled() && !has_named_handler(&handler.body) {
             return;
         }
         let scope = self.scope();
@@ -854,8 +916,8 @@ impl<'c, 'a> Walker<'c, 'a> {
             .iter()
             .filter(|alias| {
                 !ctx.handler_names.contains(&alias.name)
-                    && !scope.locals.contains(alias.name)
-                    && !scope.globals.contains(alias.name)
+                    && !scope.locals().contains(alias.name)
+                    && !scope.globals().contains(alias.name)
                     && loads.contains(alias.name)
             })
             .cloned()
@@ -916,7 +978,8 @@ impl<'c, 'a> Walker<'c, 'a> {
                     .map(|value| self.derived(ctx, value))
                     .unwrap_or_default();
                 ctx.unbind(name);
-                if self.scope().kind == ScopeKind::Function && self.scope().globals.contains(name) {
+                if self.scope().kind == ScopeKind::Function && self.scope().globals().contains(name)
+                {
                     return;
                 }
                 if let Some(whole) = items.iter().find(|item| item.within.is_none()) {
@@ -1082,7 +1145,7 @@ impl<'c, 'a> Walker<'c, 'a> {
                 let scope = self.scope();
                 (!ctx.module_loop
                     && scope.kind == ScopeKind::Function
-                    && scope.globals.contains(name.id.as_str()))
+                    && scope.globals().contains(name.id.as_str()))
                 .then(|| Place::Global {
                     name: name.id.as_str(),
                 })
@@ -1111,7 +1174,7 @@ impl<'c, 'a> Walker<'c, 'a> {
                 .entry(ctx.scope_body.as_ptr() as usize)
                 .or_insert_with(|| raised_names(ctx.scope_body))
                 .contains(base)
-            || self.scope().fresh.contains(base)
+            || self.scope().fresh().contains(base)
     }
 
     /// An attribute (`self.errors`, `job.log`) or a module-level container.
@@ -1130,10 +1193,10 @@ impl<'c, 'a> Walker<'c, 'a> {
         for scope in self.scopes.iter().rev() {
             match scope.kind {
                 ScopeKind::Function => {
-                    if innermost && scope.globals.contains(name) {
+                    if innermost && scope.globals().contains(name) {
                         return true;
                     }
-                    if scope.locals.contains(name) {
+                    if scope.locals().contains(name) {
                         return false;
                     }
                 }
@@ -1773,6 +1836,31 @@ impl<'c, 'a> Walker<'c, 'a> {
 }
 
 /// Attributes that chain exceptions by hand, like `raise X from e`.
+/// Whether `body` has an `except ... as name` clause (nested functions included).
+fn has_named_handler(body: &[Stmt]) -> bool {
+    struct Finder(bool);
+    impl<'a> StatementVisitor<'a> for Finder {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if self.0 {
+                return;
+            }
+            if let Stmt::Try(try_) = stmt
+                && try_.handlers.iter().any(|handler| {
+                    let ExceptHandler::ExceptHandler(handler) = handler;
+                    handler.name.is_some()
+                })
+            {
+                self.0 = true;
+                return;
+            }
+            deep(|| statement_visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_body(body);
+    finder.0
+}
+
 fn is_chaining_attr(attr: &str) -> bool {
     matches!(
         attr,

@@ -93,24 +93,20 @@ declare_rule! {
     }
 }
 
-/// Words one of which a file needs for this rule to run on it (see `triggers`).
-pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&[
-    "_getframe",
-    "currentframe",
-    "f_back",
-    "tb_frame",
-    "stack",
-    "outerframes",
-    "innerframes",
-    "trace",
-]);
+/// Words one of which a file needs for this rule to run on it (see `triggers`). Every frame
+/// comes from `sys._getframe`, a function of `inspect` (the module's name is spelled in the
+/// import that the qualified name is resolved through), an `f_back` or a `tb_frame`; the
+/// other shapes (`.frame` of a record, a local bound to a frame) start from one of these.
+pub(crate) const TRIGGERS: Triggers =
+    Triggers::AnyOf(&["_getframe", "inspect", "f_back", "tb_frame"]);
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
     if is_test_code(checker) {
         return;
     }
-    let releases = Releases::collect(checker.suite);
+    // Collected on the first store of a frame: most files store none.
+    let releases = std::cell::OnceCell::new();
     let mut found = Vec::new();
     walk_functions(checker.suite, &mut |def| {
         let mut walker = FrameWalker {
@@ -227,7 +223,7 @@ impl<'a> Releases<'a> {
 
 struct FrameWalker<'a, 'c> {
     checker: &'c Checker<'a>,
-    releases: &'c Releases<'a>,
+    releases: &'c std::cell::OnceCell<Releases<'a>>,
     /// Locals bound to frames, with what they hold.
     aliases: FxHashMap<&'a str, &'static str>,
     globals: FxHashSet<&'a str>,
@@ -245,6 +241,11 @@ const GROWTH: &[&str] = &[
 ];
 
 impl<'a> FrameWalker<'a, '_> {
+    fn releases(&self) -> &Releases<'a> {
+        self.releases
+            .get_or_init(|| Releases::collect(self.checker.suite))
+    }
+
     fn collect_globals(&mut self, body: &'a [Stmt]) {
         for stmt in body {
             crate::helpers::walk_statements(std::slice::from_ref(stmt), &mut |s| {
@@ -343,6 +344,15 @@ impl<'a> FrameWalker<'a, '_> {
     fn frame_inner(&self, expr: &Expr) -> Option<&'static str> {
         let semantic = &self.checker.semantic;
         match expr {
+            // A qualified name ends with the attribute it is read from.
+            Expr::Call(call)
+                if matches!(&*call.func, Expr::Attribute(attr) if !matches!(
+                    attr.attr.as_str(),
+                    "_getframe" | "currentframe" | "stack" | "getouterframes" | "getinnerframes" | "trace"
+                )) =>
+            {
+                None
+            }
             Expr::Call(call) => match semantic.qualified_name(&call.func).as_deref() {
                 Some("sys._getframe") => Some("the frame from `sys._getframe()`"),
                 Some("inspect.currentframe") => Some("the frame from `inspect.currentframe()`"),
@@ -406,7 +416,7 @@ impl<'a> FrameWalker<'a, '_> {
                 let Some(what) = self.frame(value) else {
                     return;
                 };
-                if self.releases.attributes.contains(attr.attr.as_str()) {
+                if self.releases().attributes.contains(attr.attr.as_str()) {
                     return;
                 }
                 let place = format!("attribute `{}`", self.checker.slice(target));
@@ -416,8 +426,8 @@ impl<'a> FrameWalker<'a, '_> {
                 let Some(what) = self.frame(value) else {
                     return;
                 };
-                if self.releases.attributes.contains(name.id.as_str())
-                    || self.releases.containers.contains(name.id.as_str())
+                if self.releases().attributes.contains(name.id.as_str())
+                    || self.releases().containers.contains(name.id.as_str())
                 {
                     return;
                 }
@@ -431,15 +441,19 @@ impl<'a> FrameWalker<'a, '_> {
                 let Some(container) = last_segment(&sub.value) else {
                     return;
                 };
-                if self.releases.containers.contains(container) {
+                // The frame first: the file's releases are collected only when one is stored.
+                let (range, what, key) = if let Some(what) = self.frame(&sub.slice) {
+                    (sub.slice.range(), what, true)
+                } else if let Some(what) = self.frame(value) {
+                    (target.range(), what, false)
+                } else {
+                    return;
+                };
+                if self.releases().containers.contains(container) {
                     return;
                 }
                 let place = format!("`{}`", self.checker.slice(&*sub.value));
-                if let Some(what) = self.frame(&sub.slice) {
-                    self.report(sub.slice.range(), &place, what, true);
-                } else if let Some(what) = self.frame(value) {
-                    self.report(target.range(), &place, what, false);
-                }
+                self.report(range, &place, what, key);
             }
             _ => {}
         }
@@ -455,9 +469,6 @@ impl<'a> FrameWalker<'a, '_> {
             let Some(container) = last_segment(&attr.value) else {
                 return;
             };
-            if self.releases.containers.contains(container) {
-                return;
-            }
             let Some((arg, what)) = call
                 .arguments
                 .args
@@ -466,6 +477,9 @@ impl<'a> FrameWalker<'a, '_> {
             else {
                 return;
             };
+            if self.releases().containers.contains(container) {
+                return;
+            }
             let key = attr.attr.as_str() == "setdefault"
                 && call
                     .arguments
@@ -474,15 +488,15 @@ impl<'a> FrameWalker<'a, '_> {
                     .is_some_and(|first| first == arg);
             let place = format!("`{}`", self.checker.slice(&*attr.value));
             self.report(arg.range(), &place, what, key);
-        } else if self
-            .checker
-            .semantic
-            .resolves_to(&call.func, &["builtins.setattr"])
-            && let [_, name, value] = &call.arguments.args[..]
+        } else if let [_, name, value] = &call.arguments.args[..]
+            && self
+                .checker
+                .semantic
+                .resolves_to(&call.func, &["builtins.setattr"])
             && let Some(what) = self.frame(value)
         {
             if let Expr::StringLiteral(s) = name
-                && self.releases.attributes.contains(s.value.to_str())
+                && self.releases().attributes.contains(s.value.to_str())
             {
                 return;
             }

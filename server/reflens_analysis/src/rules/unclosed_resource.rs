@@ -1,3 +1,6 @@
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, packed};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
@@ -338,23 +341,32 @@ const CONSTRUCTORS: &[(&str, &Kind)] = &[
     ("mmap.mmap", &MMAP),
 ];
 
-/// Words that every entry of [`CONSTRUCTORS`] (or `Path.open`) contains, for a quick test
-/// of whether a file can have any resource at all.
+/// Words one of which a file needs for RL401 and RL402 to run on it: every entry of
+/// [`CONSTRUCTORS`] has one of them in one of its segments, and `Path.open` has `open`. A
+/// qualified name is resolved through the file's imports and attribute chains, so each of its
+/// segments is spelled in the file (`import socket as s; s.socket()` still spells `socket`),
+/// except the `builtins` of a builtin, whose own name (`open`) is spelled instead. Module names
+/// are used where they are rarer than the callee's (`tempfile` for its four constructors).
 pub(crate) const RESOURCE_WORDS: &[&str] = &[
     "open",
-    "File",
+    "FileIO",
+    "gzip",
+    "bz2",
+    "lzma",
+    "tempfile",
+    "zipfile",
+    "tarfile",
     "socket",
     "connect",
     "Popen",
-    "Temporary",
-    "tarfile",
-    "Tar",
-    "HTTP",
+    "HTTPConnection",
+    "HTTPSConnection",
     "Video",
     "Executor",
-    "Pool",
-    "ession",
-    "Client",
+    "multiprocessing",
+    "requests",
+    "httpx",
+    "aiohttp",
     "Selector",
     "mmap",
 ];
@@ -467,6 +479,43 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         stack: Vec<(Function<'a>, bool)>,
         class: Option<&'a ast::StmtClassDef>,
         found: Vec<Function<'a>>,
+        /// Whether a function body that spells no word of [`CONSTRUCTOR_WORDS`] may be
+        /// skipped: not when an import binds a constructor under another name.
+        skip_silent: bool,
+        /// Whether an import seen may bind a constructor under another name
+        /// (`from subprocess import Popen as P`), whose calls spell no word.
+        alias_seen: bool,
+        /// Callee names already resolved: whether the name stands for a constructor.
+        names: FxHashMap<&'a str, bool>,
+    }
+    impl<'a> Finder<'_, 'a> {
+        /// Whether `call` may create a resource, with the cheap tests first: a callee that is
+        /// an attribute must be named like a constructor's last segment (a qualified name
+        /// ends with the attribute it is read from), and a bare name must resolve to a
+        /// constructor (resolved once per name: imports are the file's).
+        fn may_create(&mut self, call: &'a ast::ExprCall) -> bool {
+            match &*call.func {
+                // `p.open()` is decided later, once the flow knows whether `p` is a Path.
+                Expr::Attribute(attr) if attr.attr.as_str() == "open" => true,
+                Expr::Attribute(attr) => {
+                    constructor_last_segments().contains(attr.attr.as_str())
+                        && is_resource_call(self.checker, call, None).is_some()
+                }
+                Expr::Name(name) => {
+                    let checker = self.checker;
+                    let constructor = *self.names.entry(name.id.as_str()).or_insert_with(|| {
+                        checker
+                            .semantic
+                            .qualified_name(&call.func)
+                            .is_some_and(|qualified| {
+                                CONSTRUCTORS.iter().any(|(name, _)| *name == qualified)
+                            })
+                    });
+                    constructor && is_resource_call(self.checker, call, None).is_some()
+                }
+                _ => false,
+            }
+        }
     }
     impl<'a> Visitor<'a> for Finder<'_, 'a> {
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
@@ -476,6 +525,16 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
                         self.visit_decorator(decorator);
                     }
                     visitor::walk_parameters(self, &def.parameters);
+                    // A body (nested functions included) whose text spells no constructor
+                    // calls none.
+                    if self.skip_silent
+                        && let (Some(first), Some(last)) = (def.body.first(), def.body.last())
+                        && !spells_constructor(
+                            &self.checker.source[TextRange::new(first.start(), last.end())],
+                        )
+                    {
+                        return;
+                    }
                     // Inside the function body, we are no longer directly in the class.
                     let outer_class = self.class.take();
                     self.stack.push((
@@ -499,22 +558,31 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
                     deep(|| visitor::walk_stmt(self, stmt));
                     self.class = outer;
                 }
+                Stmt::Import(ast::StmtImport { names, .. })
+                | Stmt::ImportFrom(ast::StmtImportFrom { names, .. }) => {
+                    self.alias_seen |= names.iter().any(|alias| {
+                        alias.asname.is_some()
+                            && constructor_last_segments().contains(
+                                alias.name.as_str().rsplit('.').next().unwrap_or_default(),
+                            )
+                    });
+                }
                 _ => deep(|| visitor::walk_stmt(self, stmt)),
             }
         }
 
         fn visit_expr(&mut self, expr: &'a Expr) {
+            // Outside functions (module and class level), and once the function is known to
+            // have one, calls decide nothing; expressions hold no functions to find.
+            if self.stack.last().is_none_or(|(_, has)| *has) {
+                return;
+            }
             if let Expr::Call(call) = expr
+                && self.may_create(call)
                 && let Some((_, has)) = self.stack.last_mut()
             {
-                // `p.open()` is decided later, once the flow knows whether `p` is a Path.
-                let maybe_path_open =
-                    matches!(&*call.func, Expr::Attribute(attr) if attr.attr.as_str() == "open");
-                if !*has
-                    && (maybe_path_open || is_resource_call(self.checker, call, None).is_some())
-                {
-                    *has = true;
-                }
+                *has = true;
+                return;
             }
             deep(|| visitor::walk_expr(self, expr));
         }
@@ -524,9 +592,73 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         stack: Vec::new(),
         class: None,
         found: Vec::new(),
+        skip_silent: true,
+        alias_seen: false,
+        names: FxHashMap::default(),
     };
     finder.visit_body(checker.suite);
+    // A skipped body spells no last segment of a constructor, so it holds no import of one:
+    // every such import is seen. If one binds an alias, look again without skipping.
+    if finder.alias_seen {
+        finder.found.clear();
+        finder.skip_silent = false;
+        finder.visit_body(checker.suite);
+    }
     finder.found
+}
+
+/// The last segments of the names in [`CONSTRUCTORS`], and `open` (`Path.open`).
+fn constructor_last_segments() -> &'static FxHashSet<&'static str> {
+    static SEGMENTS: LazyLock<FxHashSet<&'static str>> = LazyLock::new(|| {
+        CONSTRUCTORS
+            .iter()
+            .map(|(name, _)| name.rsplit('.').next().unwrap_or(name))
+            .chain(["open"])
+            .collect()
+    });
+    &SEGMENTS
+}
+
+/// Words one of which each of [`constructor_last_segments`] contains (tested below): a call
+/// that may create a resource spells one in its callee, the attribute it reads or the name it
+/// calls (`open`, or a name imported without `as`). Few words keep the search fast.
+const CONSTRUCTOR_WORDS: &[&str] = &[
+    "open",
+    "File",
+    "socket",
+    "connect",
+    "create_server",
+    "fromfd",
+    "Popen",
+    "TemporaryDirectory",
+    "HTTPConnection",
+    "HTTPSConnection",
+    "Video",
+    "Executor",
+    "Pool",
+    "ession",
+    "Client",
+    "Selector",
+    "mmap",
+];
+
+/// Whether `text` contains one of [`CONSTRUCTOR_WORDS`]: a packed (SIMD) search, which is
+/// cheap to build, or an automaton where that is unavailable.
+fn spells_constructor(text: &str) -> bool {
+    static PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
+        packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostLongest)
+            .builder()
+            .extend(CONSTRUCTOR_WORDS)
+            .build()
+    });
+    static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasick::new(CONSTRUCTOR_WORDS).expect("the constructors' words build an automaton")
+    });
+    match &*PACKED {
+        Some(searcher) => searcher.find(text).is_some(),
+        None => AUTOMATON.is_match(text),
+    }
 }
 
 /// The kind of resource a call creates, if it creates one.
@@ -2378,10 +2510,26 @@ mod tests {
     /// The quick text test must never skip a file that calls a known constructor.
     #[test]
     fn every_constructor_contains_a_resource_word() {
+        // Only the segments a file spells: not the `builtins` of a builtin.
         for (name, _) in CONSTRUCTORS {
+            let spelled = name.strip_prefix("builtins.").unwrap_or(name);
             assert!(
-                RESOURCE_WORDS.iter().any(|word| name.contains(word)),
+                spelled
+                    .split('.')
+                    .any(|segment| RESOURCE_WORDS.iter().any(|word| segment.contains(word))),
                 "`{name}` contains none of RESOURCE_WORDS"
+            );
+        }
+        assert!(RESOURCE_WORDS.contains(&"open"), "`Path.open`");
+    }
+
+    /// The quick text test of a function body must never skip a call of a constructor.
+    #[test]
+    fn every_constructor_name_contains_a_constructor_word() {
+        for segment in constructor_last_segments() {
+            assert!(
+                CONSTRUCTOR_WORDS.iter().any(|word| segment.contains(word)),
+                "`{segment}` contains none of CONSTRUCTOR_WORDS"
             );
         }
     }
