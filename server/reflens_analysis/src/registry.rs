@@ -2,7 +2,7 @@
 //!
 //! Each rule lives in its own file under `rules/` and declares itself with [`declare_rule!`];
 //! its doc comment is its documentation (`reflens rule RL101`, `docs/rules/RL101.md`).
-//! Adding a rule: write `rules/<name>.rs`, add one line to the `rule_table!` below, add a
+//! Adding a rule: write `rules/<name>.rs` (with its `TRIGGERS`, see `triggers`), add one line to the `rule_table!` below, add a
 //! fixture under `tests/fixtures/`, and run `REFLENS_UPDATE_DOCS=1 cargo test -p reflens_analysis`.
 
 use std::fmt;
