@@ -261,8 +261,10 @@ fn usage(suite: &[Stmt], matches: &dyn Fn(&Expr) -> bool) -> Usage {
     v.usage
 }
 
-/// Words one of which a file needs for this rule to run on it (see `triggers`).
-pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["next(", ".send("]);
+/// Words one of which a file needs for this rule to run on it (see `triggers`): only a
+/// generator the module advances is a finding, and advancing it spells `next` or `send` (not
+/// `next(`: `next (g)` is a call too).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["next", "send"]);
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
