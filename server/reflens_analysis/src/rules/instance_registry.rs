@@ -1,7 +1,6 @@
 use std::cell::OnceCell;
 use std::ptr;
 
-use aho_corasick::AhoCorasick;
 use ruff_python_ast::statement_visitor::{self, StatementVisitor};
 use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::visitor::{self, Visitor};
@@ -409,44 +408,46 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
         return false;
     }
     let tokens: &[Token] = checker.tokens;
-    // Every occurrence of every name, overlapping ones included.
-    let Ok(searcher) = AhoCorasick::new(&names) else {
-        return true;
-    };
+    // A quick first filter on a name token: its length and first byte.
+    let mut lengths = 0u64;
+    let mut first_bytes = [false; 256];
+    for name in &names {
+        lengths |= 1u64 << name.len().min(63);
+        first_bytes[usize::from(name.as_bytes().first().copied().unwrap_or(0))] = true;
+    }
     classes.iter().any(|class| {
         class.body.iter().any(|stmt| {
             if !can_hold_method(stmt) {
                 return false;
             }
-            let text = checker.slice(stmt.range());
-            if !text.is_ascii() && has_non_ascii_name(checker, tokens, stmt.range()) {
-                return true;
-            }
-            searcher.find_overlapping_iter(text).any(|found| {
-                let (Ok(start), Ok(end)) = (
-                    TextSize::try_from(found.start()),
-                    TextSize::try_from(found.end()),
-                ) else {
-                    return true;
-                };
-                let range = TextRange::new(start, end) + stmt.start();
-                may_be_store(checker, tokens, range, &receivers)
-            })
+            let range = stmt.range();
+            let first = tokens.partition_point(|token| token.start() < range.start());
+            let mut non_ascii = false;
+            let found = tokens[first..]
+                .iter()
+                .enumerate()
+                .take_while(|(_, token)| token.start() < range.end())
+                .any(|(i, token)| {
+                    if token.kind() != TokenKind::Name && !token.kind().is_soft_keyword() {
+                        return false;
+                    }
+                    let text = checker.slice(token.range());
+                    if !text.is_ascii() {
+                        // NFKC may turn it into a container's name.
+                        non_ascii = true;
+                        return false;
+                    }
+                    lengths & (1u64 << text.len().min(63)) != 0
+                        && text
+                            .as_bytes()
+                            .first()
+                            .is_some_and(|&byte| first_bytes[usize::from(byte)])
+                        && names.contains(&text)
+                        && may_be_store(checker, tokens, first + i, &receivers)
+                });
+            found || non_ascii
         })
     })
-}
-
-/// Whether a name in `range` is spelled with characters beyond ASCII (NFKC may turn it into
-/// an ASCII name).
-fn has_non_ascii_name(checker: &Checker, tokens: &[Token], range: TextRange) -> bool {
-    let first = tokens.partition_point(|token| token.start() < range.start());
-    tokens[first..]
-        .iter()
-        .take_while(|token| token.start() < range.end())
-        .any(|token| {
-            (token.kind() == TokenKind::Name || token.kind().is_soft_keyword())
-                && !checker.slice(token.range()).is_ascii()
-        })
 }
 
 /// Class body statements that can define a method.
@@ -498,17 +499,11 @@ const STORING_METHODS: &[&str] = &[
     "setdefault",
 ];
 
-/// Whether the name at `range` is an identifier (a whole token) written in the shape of a
-/// store (`C.m(`, `C[...] =`, `C[...]: ...`, `C[...].m(`, `C.get(...).m(`, `C +=`, `C |=`, with
+/// Whether the name token at `index` is written in the shape of a store (`C.m(`, `C[...] =`, `C[...]: ...`, `C[...].m(`, `C.get(...).m(`, `C +=`, `C |=`, with
 /// `m` a storing method and parentheses around `C` allowed) and followed on its logical line by
 /// one of `receivers`. Anything unexpected counts as a store: this only needs to be true
 /// whenever the walk can find one.
-fn may_be_store(checker: &Checker, tokens: &[Token], range: TextRange, receivers: &[&str]) -> bool {
-    let index = tokens.partition_point(|token| token.start() < range.start());
-    if tokens.get(index).is_none_or(|token| token.range() != range) {
-        // Part of a longer name, a string or a comment.
-        return false;
-    }
+fn may_be_store(checker: &Checker, tokens: &[Token], index: usize, receivers: &[&str]) -> bool {
     let rest = &tokens[index + 1..];
     store_shape(checker, &tokens[..index], rest) && receiver_on_line(checker, rest, receivers)
 }
@@ -1445,9 +1440,12 @@ struct Analysis<'a, 'c> {
 impl<'a, 'c> Analysis<'a, 'c> {
     /// `None` when cheap checks prove that nothing can be flagged.
     fn new(checker: &'c Checker<'a>) -> Option<Self> {
-        let mut containers = module_containers(checker);
         let mut all_classes: Vec<&'a ast::StmtClassDef> = Vec::new();
         walk_classes(checker.suite, &mut |class| all_classes.push(class));
+        if all_classes.is_empty() {
+            return None;
+        }
+        let mut containers = module_containers(checker);
         if !may_store_self(checker, &containers, &all_classes) {
             return None;
         }
