@@ -104,23 +104,21 @@ pub(crate) fn check(checker: &mut Checker) {
     let module_breaks = std::cell::OnceCell::new();
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
-        if is_long_lived_class(checker, class)
-            || has_weak_container(checker, class)
-            || instantiated_at_module_level(checker, class)
-        {
-            return;
-        }
         let own_breaks = std::cell::OnceCell::new();
+        // The class-level exclusions cost more than finding candidates (which are rare): they
+        // are checked once a method of the class has one.
+        let start = found.len();
         for stmt in &class.body {
             let Stmt::FunctionDef(def) = stmt else {
                 continue;
             };
-            if method_kind(checker, def) != MethodKind::Instance {
-                continue;
-            }
             let Some(this) = first_parameter(def) else {
                 continue;
             };
+            if !has_container_store(&def.body) || method_kind(checker, def) != MethodKind::Instance
+            {
+                continue;
+            }
             check_method(
                 checker,
                 class,
@@ -130,6 +128,13 @@ pub(crate) fn check(checker: &mut Checker) {
                 &own_breaks,
                 &mut found,
             );
+        }
+        if found.len() > start
+            && (is_long_lived_class(checker, class)
+                || has_weak_container(checker, class)
+                || instantiated_at_module_level(checker, class))
+        {
+            found.truncate(start);
         }
     });
     for diagnostic in found {
@@ -242,27 +247,29 @@ fn self_attr<'a>(expr: &'a Expr, this: &str) -> Option<&'a str> {
     }
 }
 
-/// Where a method stores a value in a collection attribute of `owner`: the value and the
-/// attribute. `owner.attr[k] = v`, `owner.attr.append(v)` / `.add` / `.insert(i, v)` /
+/// Where a statement stores a value in a collection attribute of a name: calls `f(owner, value,
+/// attr)`. `owner.attr[k] = v`, `owner.attr.append(v)` / `.add` / `.insert(i, v)` /
 /// `.appendleft` / `.setdefault(k, v)`. A plain `owner.attr = v` is not one: a parent with one
 /// helper object (`self.parser = Parser(self)`) makes a small, fixed cycle per parent, not a
 /// tree that grows.
-fn stored_values<'a>(stmt: &'a Stmt, owner: &str) -> Vec<(&'a Expr, &'a str)> {
-    let mut out = Vec::new();
+fn stored_values<'a>(stmt: &'a Stmt, mut f: impl FnMut(&'a str, &'a Expr, &'a str)) {
     match stmt {
         Stmt::Assign(assign) => {
             for target in &assign.targets {
                 if let Expr::Subscript(sub) = target
-                    && let Some(attr) = self_attr(&sub.value, owner)
+                    && let Expr::Attribute(attr) = &*sub.value
+                    && let Expr::Name(owner) = &*attr.value
                 {
-                    out.push((&*assign.value, attr));
+                    f(owner.id.as_str(), &assign.value, attr.attr.as_str());
                 }
             }
         }
         Stmt::Expr(ast::StmtExpr { value, .. }) => {
             if let Expr::Call(call) = &**value
                 && let Expr::Attribute(method) = &*call.func
-                && let Some(attr) = self_attr(&method.value, owner)
+                && let Expr::Attribute(attr) = &*method.value
+                && let Expr::Name(owner) = &*attr.value
+                && call.arguments.keywords.is_empty()
             {
                 let args = &call.arguments.args;
                 let value = match (method.attr.as_str(), args.len()) {
@@ -270,16 +277,25 @@ fn stored_values<'a>(stmt: &'a Stmt, owner: &str) -> Vec<(&'a Expr, &'a str)> {
                     ("insert" | "setdefault", 2) => args.get(1),
                     _ => None,
                 };
-                if let Some(value) = value
-                    && call.arguments.keywords.is_empty()
-                {
-                    out.push((value, attr));
+                if let Some(value) = value {
+                    f(owner.id.as_str(), value, attr.attr.as_str());
                 }
             }
         }
         _ => {}
     }
-    out
+}
+
+/// Whether a statement of `body` (outside nested functions and classes) stores into a
+/// collection attribute: every finding needs one (see [`stored_values`]).
+fn has_container_store(body: &[Stmt]) -> bool {
+    let mut any = false;
+    walk_statements(body, &mut |stmt| {
+        if !any && matches!(stmt, Stmt::Assign(_) | Stmt::Expr(_)) {
+            stored_values(stmt, |_, _, _| any = true);
+        }
+    });
+    any
 }
 
 /// The attribute a class of this module stores its constructor argument in: for
@@ -290,6 +306,16 @@ fn constructor_link<'a>(
     this: &str,
 ) -> Option<(&'a str, &'a ast::StmtClassDef)> {
     let class_name = name_of(&call.func)?;
+    // `this` must be passed (checked again below): a cheap test before any lookup.
+    if !call
+        .arguments
+        .args
+        .iter()
+        .chain(call.arguments.keywords.iter().map(|k| &k.value))
+        .any(|arg| name_of(arg) == Some(this))
+    {
+        return None;
+    }
     let [Stmt::ClassDef(class)] = checker.semantic.module_bindings(class_name) else {
         return None;
     };
@@ -353,7 +379,7 @@ fn check_method(
     // `this.attr = Child(this)` and friends: (container attr, link attr, call).
     let mut direct: Vec<(&str, &str, &ast::ExprCall)> = Vec::new();
     // Child side: `this.attr = param` and `param.container.append(this)`.
-    let params: HashSet<&str> = def
+    let params: Vec<&str> = def
         .parameters
         .iter_non_variadic_params()
         .skip(1)
@@ -362,20 +388,29 @@ fn check_method(
     let mut own_links: Vec<(&str, &str, &Stmt)> = Vec::new();
     let mut joined: Vec<(&str, &str)> = Vec::new();
 
+    // Only container stores (`parent.children.append(self)`, `parent.children[k] = self`):
+    // `parent.child = self` is the parent-side form, reported from the parent.
     walk_statements(&def.body, &mut |stmt| {
-        for (value, container) in stored_values(stmt, this) {
-            match value {
-                Expr::Name(name) if name.id.as_str() != this => {
-                    stored_names.push((name.id.as_str(), container));
-                }
-                Expr::Call(call) => {
-                    if let Some((link, _)) = constructor_link(checker, call, this) {
-                        direct.push((container, link, call));
+        let plain = matches!(stmt, Stmt::Assign(assign)
+            if assign.targets.iter().any(|t| matches!(t, Expr::Attribute(_))));
+        stored_values(stmt, |owner, value, container| {
+            if owner == this {
+                match value {
+                    Expr::Name(name) if name.id.as_str() != this => {
+                        stored_names.push((name.id.as_str(), container));
                     }
+                    Expr::Call(call) => {
+                        if let Some((link, _)) = constructor_link(checker, call, this) {
+                            direct.push((container, link, call));
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
+            if !plain && params.contains(&owner) && name_of(value) == Some(this) {
+                joined.push((owner, container));
+            }
+        });
         if let Stmt::Assign(assign) = stmt {
             if name_of(&assign.value) == Some(this) {
                 for target in &assign.targets {
@@ -394,23 +429,12 @@ fn check_method(
                 constructed.push((local.id.as_str(), link, call));
             }
             if let Some(param) = name_of(&assign.value)
-                && params.contains(param)
+                && params.contains(&param)
             {
                 for target in &assign.targets {
                     if let Some(attr) = self_attr(target, this) {
                         own_links.push((param, attr, stmt));
                     }
-                }
-            }
-        }
-        // Only container stores (`parent.children.append(self)`, `parent.children[k] = self`):
-        // `parent.child = self` is the parent-side form, reported from the parent.
-        let plain = matches!(stmt, Stmt::Assign(assign)
-            if assign.targets.iter().any(|t| matches!(t, Expr::Attribute(_))));
-        for param in params.iter().filter(|_| !plain) {
-            for (value, container) in stored_values(stmt, param) {
-                if name_of(value) == Some(this) {
-                    joined.push((param, container));
                 }
             }
         }

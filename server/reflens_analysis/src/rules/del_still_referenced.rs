@@ -1,4 +1,4 @@
-use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::statement_visitor::{self, StatementVisitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 
@@ -153,26 +153,28 @@ const LARGE_METHODS: &[&str] = &[
 ];
 
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
-pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["del "]);
+// Every finding is about a `del` statement with a plain name target. After the keyword `del`
+// comes whitespace, a line continuation or the opening parenthesis of `del(x)` (the only other
+// token that can follow it without a space, `[`, makes a list target, never a plain name).
+pub(crate) const TRIGGERS: Triggers =
+    Triggers::AnyOf(&["del ", "del\t", "del(", "del\\", "del\x0c"]);
 
 pub(crate) fn check(checker: &mut Checker) {
     let mut diagnostics = Vec::new();
     // The module, then every function, each on its own.
     check_scope(checker, checker.suite, &mut diagnostics);
+    // Statements only: expressions hold no statements (and can nest thousands deep).
     struct Functions<'a>(Vec<&'a [Stmt]>);
-    impl<'a> Visitor<'a> for Functions<'a> {
-        // Statements only: expressions hold no statements (and can nest thousands deep).
-        fn visit_expr(&mut self, _: &'a Expr) {}
-
+    impl<'a> StatementVisitor<'a> for Functions<'a> {
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             if let Stmt::FunctionDef(def) = stmt {
                 self.0.push(&def.body);
             }
-            deep(|| visitor::walk_stmt(self, stmt));
+            deep(|| statement_visitor::walk_stmt(self, stmt));
         }
     }
     let mut functions = Functions(Vec::new());
-    functions.visit_body(checker.suite);
+    StatementVisitor::visit_body(&mut functions, checker.suite);
     for body in functions.0 {
         check_scope(checker, body, &mut diagnostics);
     }
@@ -235,6 +237,30 @@ fn flatten<'a>(body: &'a [Stmt], path: &mut Vec<usize>, next: &mut usize, out: &
     }
 }
 
+/// Whether `body` or a block nested in it (not a nested function or class: the blocks
+/// `flatten` follows) holds `del name`.
+fn deletes_a_name(body: &[Stmt]) -> bool {
+    let any = |body: &[Stmt]| deep(|| deletes_a_name(body));
+    body.iter().any(|stmt| match stmt {
+        Stmt::Delete(delete) => delete.targets.iter().any(Expr::is_name_expr),
+        Stmt::If(if_) => any(&if_.body) || if_.elif_else_clauses.iter().any(|c| any(&c.body)),
+        Stmt::For(for_) => any(&for_.body) || any(&for_.orelse),
+        Stmt::While(while_) => any(&while_.body) || any(&while_.orelse),
+        Stmt::With(with) => any(&with.body),
+        Stmt::Try(try_) => {
+            any(&try_.body)
+                || try_.handlers.iter().any(|handler| {
+                    let ast::ExceptHandler::ExceptHandler(handler) = handler;
+                    any(&handler.body)
+                })
+                || any(&try_.orelse)
+                || any(&try_.finalbody)
+        }
+        Stmt::Match(match_) => match_.cases.iter().any(|case| any(&case.body)),
+        _ => false,
+    })
+}
+
 /// What still refers to the object.
 struct Reference<'a> {
     stmt: &'a Stmt,
@@ -254,10 +280,8 @@ enum Holder<'a> {
 }
 
 fn check_scope<'a>(checker: &Checker<'a>, body: &'a [Stmt], out: &mut Vec<Diagnostic>) {
-    if !body.iter().any(|s| {
-        let text = checker.slice(s);
-        text.contains("del ")
-    }) {
+    // Only a `del` of a plain name, in this scope's own blocks, is checked.
+    if !deletes_a_name(body) {
         return;
     }
     let mut flat = Vec::new();

@@ -1,6 +1,8 @@
+use std::cell::OnceCell;
 use std::ptr;
 
 use ruff_python_ast::statement_visitor::{self, StatementVisitor};
+use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, CmpOp, Expr, ExprContext, Operator, Stmt, UnaryOp};
 use ruff_text_size::{Ranged, TextRange, TextSize};
@@ -132,7 +134,10 @@ pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
 pub(crate) fn check(checker: &mut Checker) {
     // Instances only exist with a class.
-    let diagnostics = Analysis::new(checker).run();
+    let Some(analysis) = Analysis::new(checker) else {
+        return;
+    };
+    let diagnostics = analysis.run();
     for diagnostic in diagnostics {
         checker.report(diagnostic);
     }
@@ -351,6 +356,289 @@ fn module_containers<'a>(checker: &Checker<'a>) -> Vec<Container<'a>> {
         }
     }
     out
+}
+
+// ---- cheap pre-check -------------------------------------------------------------------------
+
+/// Whether some method can store `self` into a container at all. Only a store made inside an
+/// instance method is flagged, that is by code inside a function defined in a class body
+/// (possibly under an `if` or `try` there), whose stored object is (or holds) that method's
+/// first parameter. Every store is a reference to a container (its module-level name, or its
+/// attribute name for a class-level one) written as `C.append(...)`-like calls, `C[k] = ...`,
+/// `C[k]: T = ...`, `C[k].append(...)`, `C.get(k).append(...)` or `C += [...]` (see
+/// `Analysis::classify`), with the object later on the same logical line. So when no container
+/// name is spelled in that shape, followed on its line by the first parameter of some method,
+/// in the text of a class body statement that can hold a method, the walk could only find
+/// references that are not flagged stores, and nothing is reported.
+///
+/// Class-level containers are only looked for by shape here (a name bound in a class body to a
+/// container): a superset of `class_containers`. A statement with a name spelled beyond ASCII
+/// is always walked: identifiers are compared after NFKC normalization, so a container's name
+/// may be spelled differently there.
+fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::StmtClassDef]) -> bool {
+    if classes.is_empty() {
+        return false;
+    }
+    let mut names: Vec<&str> = module.iter().map(|c| c.name).collect();
+    let mut receivers: Vec<&str> = Vec::new();
+    for class in classes {
+        for stmt in &class.body {
+            if can_hold_method(stmt) {
+                collect_receivers(stmt, &mut receivers);
+            }
+            let (targets, value): (&[Expr], &Expr) = match stmt {
+                Stmt::Assign(assign) => (&assign.targets, &assign.value),
+                Stmt::AnnAssign(assign) => match &assign.value {
+                    Some(value) => (std::slice::from_ref(&*assign.target), value),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if !targets.iter().any(Expr::is_name_expr) || container_kind(checker, value).is_none() {
+                continue;
+            }
+            for target in targets {
+                if let Expr::Name(name) = target {
+                    names.push(name.id.as_str());
+                }
+            }
+        }
+    }
+    if names.is_empty() || receivers.is_empty() {
+        return false;
+    }
+    let tokens: &[Token] = checker.tokens;
+    // A quick first filter on a name token: its length and first byte.
+    let mut lengths = 0u64;
+    let mut first_bytes = [false; 256];
+    for name in &names {
+        lengths |= 1u64 << name.len().min(63);
+        first_bytes[usize::from(name.as_bytes().first().copied().unwrap_or(0))] = true;
+    }
+    classes.iter().any(|class| {
+        class.body.iter().any(|stmt| {
+            if !can_hold_method(stmt) {
+                return false;
+            }
+            let range = stmt.range();
+            let first = tokens.partition_point(|token| token.start() < range.start());
+            let mut non_ascii = false;
+            let found = tokens[first..]
+                .iter()
+                .enumerate()
+                .take_while(|(_, token)| token.start() < range.end())
+                .any(|(i, token)| {
+                    if token.kind() != TokenKind::Name && !token.kind().is_soft_keyword() {
+                        return false;
+                    }
+                    let text = checker.slice(token.range());
+                    if !text.is_ascii() {
+                        // NFKC may turn it into a container's name.
+                        non_ascii = true;
+                        return false;
+                    }
+                    lengths & (1u64 << text.len().min(63)) != 0
+                        && text
+                            .as_bytes()
+                            .first()
+                            .is_some_and(|&byte| first_bytes[usize::from(byte)])
+                        && names.contains(&text)
+                        && may_be_store(checker, tokens, first + i, &receivers)
+                });
+            found || non_ascii
+        })
+    })
+}
+
+/// Class body statements that can define a method.
+fn can_hold_method(stmt: &Stmt) -> bool {
+    matches!(
+        stmt,
+        Stmt::FunctionDef(_)
+            | Stmt::If(_)
+            | Stmt::Try(_)
+            | Stmt::With(_)
+            | Stmt::For(_)
+            | Stmt::While(_)
+            | Stmt::Match(_)
+    )
+}
+
+/// The first parameters of the functions `stmt` defines in the class body it belongs to
+/// (itself, or under compound statements).
+fn collect_receivers<'a>(stmt: &'a Stmt, out: &mut Vec<&'a str>) {
+    struct Defs<'a, 'o> {
+        out: &'o mut Vec<&'a str>,
+    }
+    impl<'a> StatementVisitor<'a> for Defs<'a, '_> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            match stmt {
+                Stmt::FunctionDef(def) => {
+                    if let Some(receiver) = first_parameter(def)
+                        && !self.out.contains(&receiver)
+                    {
+                        self.out.push(receiver);
+                    }
+                }
+                Stmt::ClassDef(_) => {}
+                _ => deep(|| statement_visitor::walk_stmt(self, stmt)),
+            }
+        }
+    }
+    Defs { out }.visit_stmt(stmt);
+}
+
+/// Methods that store what they are given (directly, or in a container inside the container).
+const STORING_METHODS: &[&str] = &[
+    "append",
+    "appendleft",
+    "add",
+    "insert",
+    "extend",
+    "update",
+    "setdefault",
+];
+
+/// Whether the name token at `index` is written in the shape of a store (`C.m(`, `C[...] =`, `C[...]: ...`, `C[...].m(`, `C.get(...).m(`, `C +=`, `C |=`, with
+/// `m` a storing method and parentheses around `C` allowed) and followed on its logical line by
+/// one of `receivers`. Anything unexpected counts as a store: this only needs to be true
+/// whenever the walk can find one.
+fn may_be_store(checker: &Checker, tokens: &[Token], index: usize, receivers: &[&str]) -> bool {
+    let rest = &tokens[index + 1..];
+    store_shape(checker, &tokens[..index], rest) && receiver_on_line(checker, rest, receivers)
+}
+
+fn store_shape(checker: &Checker, before: &[Token], mut rest: &[Token]) -> bool {
+    // Parentheses opened right before the name may close right after it: `(C).append(x)`.
+    let mut open = 0usize;
+    let mut line_start = true;
+    for token in before.iter().rev() {
+        match token.kind() {
+            TokenKind::Lpar => open += 1,
+            kind if kind.is_trivia() => {}
+            kind => {
+                line_start = matches!(
+                    kind,
+                    TokenKind::Newline
+                        | TokenKind::Indent
+                        | TokenKind::Dedent
+                        | TokenKind::Semi
+                        | TokenKind::Colon
+                );
+                break;
+            }
+        }
+    }
+    skip_closing(&mut rest, &mut open);
+    let Some(next) = rest.first() else {
+        return true;
+    };
+    match next.kind() {
+        TokenKind::PlusEqual | TokenKind::VbarEqual => true,
+        TokenKind::Dot => {
+            rest = &rest[1..];
+            match method_after_dot(checker, &mut rest) {
+                None => true,
+                Some("get") => {
+                    // `C.get(k).append(x)`.
+                    skip_balanced(&mut rest, TokenKind::Lpar, TokenKind::Rpar)
+                        && nested_store(checker, &mut rest)
+                }
+                Some(method) => STORING_METHODS.contains(&method),
+            }
+        }
+        TokenKind::Lsqb => {
+            if !skip_balanced(&mut rest, TokenKind::Lsqb, TokenKind::Rsqb) {
+                return true;
+            }
+            skip_closing(&mut rest, &mut open);
+            match rest.first().map(Token::kind) {
+                None | Some(TokenKind::Equal) => true,
+                // `C[k]: T = v` is a statement of its own.
+                Some(TokenKind::Colon) => line_start,
+                Some(_) => nested_store(checker, &mut rest),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether one of `receivers` is spelled as a token before the end of the logical line.
+fn receiver_on_line(checker: &Checker, rest: &[Token], receivers: &[&str]) -> bool {
+    rest.iter()
+        .take_while(|token| token.kind() != TokenKind::Newline)
+        .any(|token| {
+            (token.kind() == TokenKind::Name || token.kind().is_soft_keyword())
+                && receivers.contains(&checker.slice(token.range()))
+        })
+}
+
+/// Skips trivia and up to `open` closing parentheses.
+fn skip_closing(rest: &mut &[Token], open: &mut usize) {
+    while let Some(token) = rest.first() {
+        match token.kind() {
+            TokenKind::Rpar if *open > 0 => *open -= 1,
+            kind if kind.is_trivia() => {}
+            _ => return,
+        }
+        *rest = &rest[1..];
+    }
+}
+
+/// After the `.`: the method name (`None` when it is not a plain name).
+fn method_after_dot<'a>(checker: &Checker<'a>, rest: &mut &[Token]) -> Option<&'a str> {
+    while rest.first().is_some_and(|token| token.kind().is_trivia()) {
+        *rest = &rest[1..];
+    }
+    let token = rest.first()?;
+    if token.kind() != TokenKind::Name {
+        return None;
+    }
+    *rest = &rest[1..];
+    Some(checker.slice(token.range()))
+}
+
+/// Skips trivia, then the bracketed group starting with `open` (`false` if there is none or it
+/// does not close).
+fn skip_balanced(rest: &mut &[Token], open: TokenKind, close: TokenKind) -> bool {
+    while rest.first().is_some_and(|token| token.kind().is_trivia()) {
+        *rest = &rest[1..];
+    }
+    if rest.first().map(Token::kind) != Some(open) {
+        return false;
+    }
+    let mut depth = 0usize;
+    for (i, token) in rest.iter().enumerate() {
+        if token.kind() == open {
+            depth += 1;
+        } else if token.kind() == close {
+            depth -= 1;
+            if depth == 0 {
+                *rest = &rest[i + 1..];
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// After `C[...]` or `C.get(...)` (and any closing parentheses): `.m(` with a storing method.
+/// Whatever cannot be read counts as a store.
+fn nested_store(checker: &Checker, rest: &mut &[Token]) -> bool {
+    while rest
+        .first()
+        .is_some_and(|token| token.kind().is_trivia() || token.kind() == TokenKind::Rpar)
+    {
+        *rest = &rest[1..];
+    }
+    match rest.first().map(Token::kind) {
+        None => true,
+        Some(TokenKind::Dot) => {
+            *rest = &rest[1..];
+            method_after_dot(checker, rest).is_none_or(|method| STORING_METHODS.contains(&method))
+        }
+        Some(_) => false,
+    }
 }
 
 /// Names assigned by `=`/annotated `=` at module level (in compound statements too).
@@ -1145,15 +1433,23 @@ struct Analysis<'a, 'c> {
     checker: &'c Checker<'a>,
     containers: Vec<Container<'a>>,
     events: Vec<Event<'a>>,
-    instantiations: Instantiations<'a>,
+    /// Walked only when a store gets far enough to need it (see [`Self::instantiations`]).
+    instantiations: OnceCell<Instantiations<'a>>,
 }
 
 impl<'a, 'c> Analysis<'a, 'c> {
-    fn new(checker: &'c Checker<'a>) -> Self {
-        let mut containers = module_containers(checker);
-        let mut classes: FxHashMap<TextSize, ClassInfo<'a>> = FxHashMap::default();
+    /// `None` when cheap checks prove that nothing can be flagged.
+    fn new(checker: &'c Checker<'a>) -> Option<Self> {
         let mut all_classes: Vec<&'a ast::StmtClassDef> = Vec::new();
         walk_classes(checker.suite, &mut |class| all_classes.push(class));
+        if all_classes.is_empty() {
+            return None;
+        }
+        let mut containers = module_containers(checker);
+        if !may_store_self(checker, &containers, &all_classes) {
+            return None;
+        }
+        let mut classes: FxHashMap<TextSize, ClassInfo<'a>> = FxHashMap::default();
         for class in all_classes {
             let info = class_info(checker, class);
             containers.extend(class_containers(checker, &info));
@@ -1198,16 +1494,20 @@ impl<'a, 'c> Analysis<'a, 'c> {
             walk.visit_body(checker.suite);
             walk.events
         };
-        let mut instantiations = Instantiations::default();
-        if !events.is_empty() {
-            instantiations.visit_body(checker.suite);
-        }
-        Self {
+        Some(Self {
             checker,
             containers,
             events,
-            instantiations,
-        }
+            instantiations: OnceCell::new(),
+        })
+    }
+
+    fn instantiations(&self) -> &Instantiations<'a> {
+        self.instantiations.get_or_init(|| {
+            let mut instantiations = Instantiations::default();
+            instantiations.visit_body(self.checker.suite);
+            instantiations
+        })
     }
 
     fn run(&self) -> Vec<Diagnostic> {
@@ -1264,7 +1564,7 @@ impl<'a, 'c> Analysis<'a, 'c> {
         // `Command("help")` on a line of its own: the code creates instances for the registry
         // to own (plugins, commands, handlers); keeping them is the design.
         if self
-            .instantiations
+            .instantiations()
             .discarded
             .contains_key(ctx.class.name.as_str())
         {
@@ -1326,10 +1626,10 @@ impl<'a, 'c> Analysis<'a, 'c> {
         }
         names
             .iter()
-            .any(|name| self.instantiations.module_level.contains(name))
+            .any(|name| self.instantiations().module_level.contains(name))
             && !names
                 .iter()
-                .any(|name| self.instantiations.in_functions.contains(name))
+                .any(|name| self.instantiations().in_functions.contains(name))
     }
 
     fn diagnostic(
@@ -1985,7 +2285,7 @@ impl<'a, 'c> Analysis<'a, 'c> {
             }
             // `Plugin("x")` on a line of its own: the registry is the only owner, and the
             // object would vanish from a weak one at once.
-            if let Some(&site) = self.instantiations.discarded.get(ctx.class.name.as_str()) {
+            if let Some(&site) = self.instantiations().discarded.get(ctx.class.name.as_str()) {
                 structural.push(format!(
                     "{} drops the new `{}` at once, so only the registry keeps it alive",
                     self.at(site),

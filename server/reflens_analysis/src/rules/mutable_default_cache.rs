@@ -126,6 +126,7 @@ pub(crate) fn check(checker: &mut Checker) {
         checker,
         scopes: Vec::new(),
         lambda_depth: 0,
+        functions: 0,
         found: Vec::new(),
     };
     finder.visit_body(checker.suite);
@@ -851,6 +852,8 @@ struct Finder<'c, 'a> {
     scopes: Vec<Scope<'a>>,
     /// Lambdas being walked (a lambda in a lambda is created per call).
     lambda_depth: usize,
+    /// `Scope::Function`s in `scopes`.
+    functions: usize,
     found: Vec<Diagnostic>,
 }
 
@@ -893,7 +896,7 @@ fn findings<'a>(
 
 impl<'a> Finder<'_, 'a> {
     fn in_function(&self) -> bool {
-        self.lambda_depth > 0 || self.scopes.iter().any(|s| matches!(s, Scope::Function(_)))
+        self.lambda_depth > 0 || self.functions > 0
     }
 
     fn check_function(&mut self, def: &'a ast::StmtFunctionDef) {
@@ -1076,7 +1079,9 @@ impl<'a> Visitor<'a> for Finder<'_, 'a> {
                 }
                 self.visit_parameters(&def.parameters);
                 self.scopes.push(Scope::Function(def));
+                self.functions += 1;
                 deep(|| self.visit_body(&def.body));
+                self.functions -= 1;
                 self.scopes.pop();
             }
             Stmt::ClassDef(class) => {
@@ -1095,6 +1100,11 @@ impl<'a> Visitor<'a> for Finder<'_, 'a> {
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
+        // Expressions matter only for the lambdas they hold, and only lambdas outside functions
+        // are checked (statements, and so nested `def`s, are never inside an expression).
+        if self.in_function() {
+            return;
+        }
         match expr {
             Expr::Lambda(lambda) => {
                 if !self.in_function() {

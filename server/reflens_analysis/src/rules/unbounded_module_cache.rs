@@ -1,3 +1,4 @@
+use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
@@ -153,6 +154,9 @@ pub(crate) fn check(checker: &mut Checker) {
         candidates.push((name, value, kind));
     }
     if candidates.is_empty() {
+        return;
+    }
+    if !may_grow(checker, &candidates) {
         return;
     }
     let names: FxHashSet<&str> = candidates.iter().map(|(n, _, _)| n.id.as_str()).collect();
@@ -401,6 +405,18 @@ impl<'a> Usage<'_, 'a> {
         })
     }
 
+    /// Whether `escapes(expr)` would mark a container.
+    fn would_escape(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Name(_) => self.container(expr).is_some(),
+            Expr::Tuple(t) => deep(|| t.iter().any(|e| self.would_escape(e))),
+            Expr::List(l) => deep(|| l.iter().any(|e| self.would_escape(e))),
+            Expr::Starred(s) => deep(|| self.would_escape(&s.value)),
+            Expr::Dict(d) => deep(|| d.iter_values().any(|e| self.would_escape(e))),
+            _ => false,
+        }
+    }
+
     /// Marks as escaping a container passed on as a whole.
     fn escapes(&mut self, expr: &Expr) {
         match expr {
@@ -410,10 +426,10 @@ impl<'a> Usage<'_, 'a> {
                     self.safe(&name);
                 }
             }
-            Expr::Tuple(t) => t.iter().for_each(|e| self.escapes(e)),
-            Expr::List(l) => l.iter().for_each(|e| self.escapes(e)),
-            Expr::Starred(s) => self.escapes(&s.value),
-            Expr::Dict(d) => d.iter_values().for_each(|e| self.escapes(e)),
+            Expr::Tuple(t) => deep(|| t.iter().for_each(|e| self.escapes(e))),
+            Expr::List(l) => deep(|| l.iter().for_each(|e| self.escapes(e))),
+            Expr::Starred(s) => deep(|| self.escapes(&s.value)),
+            Expr::Dict(d) => deep(|| d.iter_values().for_each(|e| self.escapes(e))),
             _ => {}
         }
     }
@@ -552,12 +568,21 @@ impl<'a> Visitor<'a> for Usage<'_, 'a> {
                         self.grow(name, sub.range(), Some(&sub.slice), None);
                     }
                 }
-                let builtin = self
-                    .checker
-                    .semantic
-                    .qualified_name(&call.func)
-                    .is_some_and(|q| q.starts_with("builtins."));
-                if !builtin {
+                // Resolving the callee costs more than looking for a container among the
+                // arguments: only when one is there.
+                let passes_container = call
+                    .arguments
+                    .args
+                    .iter()
+                    .chain(call.arguments.keywords.iter().map(|k| &k.value))
+                    .any(|arg| self.would_escape(arg));
+                let builtin = passes_container
+                    && self
+                        .checker
+                        .semantic
+                        .qualified_name(&call.func)
+                        .is_some_and(|q| q.starts_with("builtins."));
+                if passes_container && !builtin {
                     for arg in &call.arguments.args {
                         self.escapes(arg);
                     }
@@ -596,6 +621,101 @@ impl<'a> Visitor<'a> for Usage<'_, 'a> {
             _ => {}
         }
         deep(|| visitor::walk_expr(self, expr));
+    }
+}
+
+// ---- cheap pre-check -------------------------------------------------------------------------
+
+/// Whether some candidate's name is spelled in a shape that `Usage` counts as growth:
+/// `C[k] = v`, `C[k][j] = v`, `C[k] op= v`, `C += v`, `C |= v`, `C.m(...)` or `C[k].m(...)`
+/// with `m` in `GROW` (parentheses around `C` allowed). Every finding needs growth, and so one
+/// of these; anything unexpected counts as growth. A name spelled beyond ASCII makes it true:
+/// identifiers are compared after NFKC normalization.
+fn may_grow(checker: &Checker, candidates: &[(&ast::ExprName, &Expr, NewContainer)]) -> bool {
+    let tokens: &[Token] = checker.tokens;
+    tokens.iter().enumerate().any(|(index, token)| {
+        if token.kind() != TokenKind::Name && !token.kind().is_soft_keyword() {
+            return false;
+        }
+        let text = checker.slice(token.range());
+        if !text.is_ascii() {
+            return true;
+        }
+        candidates
+            .iter()
+            .any(|(name, _, _)| name.id.as_str() == text)
+            && growth_shape(checker, &tokens[..index], &tokens[index + 1..])
+    })
+}
+
+fn growth_shape(checker: &Checker, before: &[Token], mut rest: &[Token]) -> bool {
+    // Parentheses opened right before the name may close right after it: `(C).append(x)`.
+    let mut open = 0usize;
+    for token in before.iter().rev() {
+        match token.kind() {
+            TokenKind::Lpar => open += 1,
+            kind if kind.is_trivia() => {}
+            _ => break,
+        }
+    }
+    while let Some(token) = rest.first() {
+        match token.kind() {
+            TokenKind::Rpar if open > 0 => open -= 1,
+            kind if kind.is_trivia() => {}
+            _ => break,
+        }
+        rest = &rest[1..];
+    }
+    let Some(next) = rest.first() else {
+        return true;
+    };
+    match next.kind() {
+        TokenKind::PlusEqual | TokenKind::VbarEqual => true,
+        TokenKind::Dot => grow_method(checker, &rest[1..]),
+        TokenKind::Lsqb => {
+            // Skip `[...]`.
+            let mut depth = 0usize;
+            let mut end = None;
+            for (i, token) in rest.iter().enumerate() {
+                match token.kind() {
+                    TokenKind::Lsqb => depth += 1,
+                    TokenKind::Rsqb => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(i);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let Some(end) = end else {
+                return true;
+            };
+            let mut rest = &rest[end + 1..];
+            while rest
+                .first()
+                .is_some_and(|token| token.kind().is_trivia() || token.kind() == TokenKind::Rpar)
+            {
+                rest = &rest[1..];
+            }
+            match rest.first().map(Token::kind) {
+                None | Some(TokenKind::Equal | TokenKind::Lsqb) => true,
+                Some(TokenKind::Dot) => grow_method(checker, &rest[1..]),
+                Some(kind) => kind.as_augmented_assign_operator().is_some(),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// After a `.`: whether the attribute is a method in `GROW` (or not a plain name).
+fn grow_method(checker: &Checker, rest: &[Token]) -> bool {
+    match rest.iter().find(|token| !token.kind().is_trivia()) {
+        Some(token) if token.kind() == TokenKind::Name => {
+            GROW.contains(&checker.slice(token.range()))
+        }
+        _ => true,
     }
 }
 
