@@ -164,7 +164,9 @@ async function hover(snippet, token, pattern, { timeout = 30000 } = {}) {
       // Let the content settle (it may still be rendering the Markdown).
       await page.waitForTimeout(150);
       text = (await visible.allInnerTexts()).join('\n');
-      return pattern.test(text);
+      // VS Code shows the diagnostic part of a hover before the server's hover has arrived
+      // ("Loading..."): wait for the whole hover.
+      return pattern.test(text) && !/Loading\.\.\./.test(text);
     },
     { timeout, interval: 500 },
   ).catch((error) => {
