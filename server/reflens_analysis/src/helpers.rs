@@ -1,5 +1,6 @@
 //! Small AST helpers shared by rules.
 
+use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::visitor::Visitor;
 use ruff_python_ast::{self as ast, Expr, Stmt};
 
@@ -415,4 +416,70 @@ pub fn is_long_lived_class(checker: &crate::checker::Checker, class: &ast::StmtC
             ],
         ) || is_name(base, "type")
     })
+}
+
+// ---- token shapes --------------------------------------------------------------------------
+// Pre-checks that read how a name is written (`C.append(`, `C[k] =`) before any walk.
+
+/// The `(`s opened right before a name (`(C).append(x)`), and the kind of the first other
+/// non-trivia token before them (`None` at the start of the file).
+pub fn parens_before(before: &[Token]) -> (usize, Option<TokenKind>) {
+    let mut open = 0usize;
+    for token in before.iter().rev() {
+        match token.kind() {
+            TokenKind::Lpar => open += 1,
+            kind if kind.is_trivia() => {}
+            kind => return (open, Some(kind)),
+        }
+    }
+    (open, None)
+}
+
+/// Skips trivia and up to `open` closing parentheses.
+pub fn skip_closing(rest: &mut &[Token], open: &mut usize) {
+    while let Some(token) = rest.first() {
+        match token.kind() {
+            TokenKind::Rpar if *open > 0 => *open -= 1,
+            kind if kind.is_trivia() => {}
+            _ => return,
+        }
+        *rest = &rest[1..];
+    }
+}
+
+/// After a `.`: the attribute's name (`None` when it is not a plain name), skipping it.
+pub fn name_after_dot<'a>(source: &'a str, rest: &mut &[Token]) -> Option<&'a str> {
+    while rest.first().is_some_and(|token| token.kind().is_trivia()) {
+        *rest = &rest[1..];
+    }
+    let token = rest.first()?;
+    if token.kind() != TokenKind::Name {
+        return None;
+    }
+    *rest = &rest[1..];
+    Some(&source[ruff_text_size::Ranged::range(token)])
+}
+
+/// Skips trivia, then the bracketed group starting with `open` (`false` if there is none or it
+/// does not close).
+pub fn skip_balanced(rest: &mut &[Token], open: TokenKind, close: TokenKind) -> bool {
+    while rest.first().is_some_and(|token| token.kind().is_trivia()) {
+        *rest = &rest[1..];
+    }
+    if rest.first().map(Token::kind) != Some(open) {
+        return false;
+    }
+    let mut depth = 0usize;
+    for (i, token) in rest.iter().enumerate() {
+        if token.kind() == open {
+            depth += 1;
+        } else if token.kind() == close {
+            depth -= 1;
+            if depth == 0 {
+                *rest = &rest[i + 1..];
+                return true;
+            }
+        }
+    }
+    false
 }

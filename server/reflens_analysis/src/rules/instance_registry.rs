@@ -13,7 +13,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
     MethodKind, NewContainer, deep, first_parameter, is_long_lived_class, method_kind,
-    new_container, walk_classes,
+    name_after_dot, new_container, parens_before, skip_balanced, skip_closing, walk_classes,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -510,25 +510,17 @@ fn may_be_store(checker: &Checker, tokens: &[Token], index: usize, receivers: &[
 
 fn store_shape(checker: &Checker, before: &[Token], mut rest: &[Token]) -> bool {
     // Parentheses opened right before the name may close right after it: `(C).append(x)`.
-    let mut open = 0usize;
-    let mut line_start = true;
-    for token in before.iter().rev() {
-        match token.kind() {
-            TokenKind::Lpar => open += 1,
-            kind if kind.is_trivia() => {}
-            kind => {
-                line_start = matches!(
-                    kind,
-                    TokenKind::Newline
-                        | TokenKind::Indent
-                        | TokenKind::Dedent
-                        | TokenKind::Semi
-                        | TokenKind::Colon
-                );
-                break;
-            }
-        }
-    }
+    let (mut open, preceding) = parens_before(before);
+    let line_start = preceding.is_none_or(|kind| {
+        matches!(
+            kind,
+            TokenKind::Newline
+                | TokenKind::Indent
+                | TokenKind::Dedent
+                | TokenKind::Semi
+                | TokenKind::Colon
+        )
+    });
     skip_closing(&mut rest, &mut open);
     let Some(next) = rest.first() else {
         return true;
@@ -537,7 +529,7 @@ fn store_shape(checker: &Checker, before: &[Token], mut rest: &[Token]) -> bool 
         TokenKind::PlusEqual | TokenKind::VbarEqual => true,
         TokenKind::Dot => {
             rest = &rest[1..];
-            match method_after_dot(checker, &mut rest) {
+            match name_after_dot(checker.source, &mut rest) {
                 None => true,
                 Some("get") => {
                     // `C.get(k).append(x)`.
@@ -573,55 +565,6 @@ fn receiver_on_line(checker: &Checker, rest: &[Token], receivers: &[&str]) -> bo
         })
 }
 
-/// Skips trivia and up to `open` closing parentheses.
-fn skip_closing(rest: &mut &[Token], open: &mut usize) {
-    while let Some(token) = rest.first() {
-        match token.kind() {
-            TokenKind::Rpar if *open > 0 => *open -= 1,
-            kind if kind.is_trivia() => {}
-            _ => return,
-        }
-        *rest = &rest[1..];
-    }
-}
-
-/// After the `.`: the method name (`None` when it is not a plain name).
-fn method_after_dot<'a>(checker: &Checker<'a>, rest: &mut &[Token]) -> Option<&'a str> {
-    while rest.first().is_some_and(|token| token.kind().is_trivia()) {
-        *rest = &rest[1..];
-    }
-    let token = rest.first()?;
-    if token.kind() != TokenKind::Name {
-        return None;
-    }
-    *rest = &rest[1..];
-    Some(checker.slice(token.range()))
-}
-
-/// Skips trivia, then the bracketed group starting with `open` (`false` if there is none or it
-/// does not close).
-fn skip_balanced(rest: &mut &[Token], open: TokenKind, close: TokenKind) -> bool {
-    while rest.first().is_some_and(|token| token.kind().is_trivia()) {
-        *rest = &rest[1..];
-    }
-    if rest.first().map(Token::kind) != Some(open) {
-        return false;
-    }
-    let mut depth = 0usize;
-    for (i, token) in rest.iter().enumerate() {
-        if token.kind() == open {
-            depth += 1;
-        } else if token.kind() == close {
-            depth -= 1;
-            if depth == 0 {
-                *rest = &rest[i + 1..];
-                return true;
-            }
-        }
-    }
-    false
-}
-
 /// After `C[...]` or `C.get(...)` (and any closing parentheses): `.m(` with a storing method.
 /// Whatever cannot be read counts as a store.
 fn nested_store(checker: &Checker, rest: &mut &[Token]) -> bool {
@@ -635,7 +578,8 @@ fn nested_store(checker: &Checker, rest: &mut &[Token]) -> bool {
         None => true,
         Some(TokenKind::Dot) => {
             *rest = &rest[1..];
-            method_after_dot(checker, rest).is_none_or(|method| STORING_METHODS.contains(&method))
+            name_after_dot(checker.source, rest)
+                .is_none_or(|method| STORING_METHODS.contains(&method))
         }
         Some(_) => false,
     }

@@ -7,7 +7,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{NewContainer, deep, new_container};
+use crate::helpers::{
+    NewContainer, deep, name_after_dot, new_container, parens_before, skip_balanced, skip_closing,
+};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -650,22 +652,8 @@ fn may_grow(checker: &Checker, candidates: &[(&ast::ExprName, &Expr, NewContaine
 
 fn growth_shape(checker: &Checker, before: &[Token], mut rest: &[Token]) -> bool {
     // Parentheses opened right before the name may close right after it: `(C).append(x)`.
-    let mut open = 0usize;
-    for token in before.iter().rev() {
-        match token.kind() {
-            TokenKind::Lpar => open += 1,
-            kind if kind.is_trivia() => {}
-            _ => break,
-        }
-    }
-    while let Some(token) = rest.first() {
-        match token.kind() {
-            TokenKind::Rpar if open > 0 => open -= 1,
-            kind if kind.is_trivia() => {}
-            _ => break,
-        }
-        rest = &rest[1..];
-    }
+    let (mut open, _) = parens_before(before);
+    skip_closing(&mut rest, &mut open);
     let Some(next) = rest.first() else {
         return true;
     };
@@ -673,32 +661,12 @@ fn growth_shape(checker: &Checker, before: &[Token], mut rest: &[Token]) -> bool
         TokenKind::PlusEqual | TokenKind::VbarEqual => true,
         TokenKind::Dot => grow_method(checker, &rest[1..]),
         TokenKind::Lsqb => {
-            // Skip `[...]`.
-            let mut depth = 0usize;
-            let mut end = None;
-            for (i, token) in rest.iter().enumerate() {
-                match token.kind() {
-                    TokenKind::Lsqb => depth += 1,
-                    TokenKind::Rsqb => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = Some(i);
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let Some(end) = end else {
+            if !skip_balanced(&mut rest, TokenKind::Lsqb, TokenKind::Rsqb) {
                 return true;
-            };
-            let mut rest = &rest[end + 1..];
-            while rest
-                .first()
-                .is_some_and(|token| token.kind().is_trivia() || token.kind() == TokenKind::Rpar)
-            {
-                rest = &rest[1..];
             }
+            // Any closing parentheses after `C[...]`.
+            let mut any = usize::MAX;
+            skip_closing(&mut rest, &mut any);
             match rest.first().map(Token::kind) {
                 None | Some(TokenKind::Equal | TokenKind::Lsqb) => true,
                 Some(TokenKind::Dot) => grow_method(checker, &rest[1..]),
@@ -710,13 +678,8 @@ fn growth_shape(checker: &Checker, before: &[Token], mut rest: &[Token]) -> bool
 }
 
 /// After a `.`: whether the attribute is a method in `GROW` (or not a plain name).
-fn grow_method(checker: &Checker, rest: &[Token]) -> bool {
-    match rest.iter().find(|token| !token.kind().is_trivia()) {
-        Some(token) if token.kind() == TokenKind::Name => {
-            GROW.contains(&checker.slice(token.range()))
-        }
-        _ => true,
-    }
+fn grow_method(checker: &Checker, mut rest: &[Token]) -> bool {
+    name_after_dot(checker.source, &mut rest).is_none_or(|method| GROW.contains(&method))
 }
 
 /// Whether some `return` of `body` (not in nested definitions) returns what `pred` accepts.
