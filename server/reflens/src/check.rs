@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use reflens_analysis::fix::fix_all_in;
 use reflens_analysis::{
     Applicability, Diagnostic, FileContext, ModuleFacts, Rule, RuleSet, Settings, WorkspaceFacts,
-    analyze_bytes_in, analyze_collecting, analyze_in,
+    WorkspaceQuery, analyze_bytes_in, analyze_collecting, analyze_in,
 };
 use reflens_config::{Overrides, Resolver};
 
@@ -218,12 +218,19 @@ fn is_package(path: &Path) -> bool {
     path.file_stem().is_some_and(|stem| stem == "__init__")
 }
 
-/// A file after the first pass: its findings with its own facts, and its text when the rules
-/// that need the workspace must run again.
+/// A file after the first pass: its findings with its own facts, and what the rules that need
+/// the workspace asked of it (they may have to run again).
 struct FirstPass {
     result: FileResult,
     facts: ModuleFacts,
-    rerun: Option<String>,
+    rerun: Option<Rerun>,
+}
+
+/// A file whose rules read the workspace's facts while only its own were known.
+struct Rerun {
+    text: String,
+    /// What they asked, and the answers they got.
+    queries: Vec<WorkspaceQuery>,
 }
 
 fn first_pass(path: &Path, settings: &Settings, cwd: &Path) -> FirstPass {
@@ -261,9 +268,13 @@ fn first_pass(path: &Path, settings: &Settings, cwd: &Path) -> FirstPass {
     };
     let collected = analyze_collecting(&text, settings, &module, package);
     result.diagnostics = collected.diagnostics;
-    let rerun = collected.read_workspace && settings.rules.iter().any(Rule::needs_workspace);
+    let rerun =
+        !collected.workspace_queries.is_empty() && settings.rules.iter().any(Rule::needs_workspace);
     let rerun = if rerun {
-        Some(text)
+        Some(Rerun {
+            text,
+            queries: collected.workspace_queries,
+        })
     } else {
         if !result.diagnostics.is_empty() {
             result.text = Some(IndexedText::new(text));
@@ -284,9 +295,17 @@ fn second_pass(
     workspace: &WorkspaceFacts,
 ) -> FileResult {
     let mut result = pass.result;
-    let Some(text) = pass.rerun else {
+    let Some(Rerun { text, queries }) = pass.rerun else {
         return result;
     };
+    // The whole workspace answers every question as the file's own facts did: the rules would
+    // ask the same questions again and find the same (most files that read the workspace).
+    if queries.iter().all(|query| query.holds_in(workspace)) {
+        if !result.diagnostics.is_empty() {
+            result.text = Some(IndexedText::new(text));
+        }
+        return result;
+    }
     let rules: RuleSet = settings
         .rules
         .iter()

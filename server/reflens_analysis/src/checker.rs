@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use crate::diagnostic::{Diagnostic, Edit};
 use crate::registry::Rule;
 use crate::settings::Settings;
-use crate::workspace::WorkspaceFacts;
+use crate::workspace::{WorkspaceFacts, WorkspaceQuery, WorkspaceReads};
 
 pub struct Checker<'a> {
     pub source: &'a str,
@@ -24,8 +24,8 @@ pub struct Checker<'a> {
     /// Facts from the other modules of the workspace (and this one); read through
     /// [`Checker::workspace`].
     workspace_facts: &'a WorkspaceFacts,
-    /// Whether a rule read the workspace's facts for this file.
-    workspace_read: std::cell::Cell<bool>,
+    /// The questions rules asked of the workspace's facts for this file, with their answers.
+    workspace_queries: std::cell::RefCell<Vec<WorkspaceQuery>>,
     diagnostics: Vec<Diagnostic>,
     /// Start offsets of the lines that begin inside a multi-line string, sorted; computed
     /// when a fix first needs it.
@@ -73,7 +73,7 @@ impl<'a> Checker<'a> {
             settings,
             module: "__main__",
             workspace_facts: WorkspaceFacts::empty(),
-            workspace_read: std::cell::Cell::new(false),
+            workspace_queries: std::cell::RefCell::new(Vec::new()),
             diagnostics: Vec::new(),
             lines_in_strings: std::cell::OnceCell::new(),
             indent_unit: indent_unit.unwrap_or_else(|| "    ".to_owned()),
@@ -89,15 +89,23 @@ impl<'a> Checker<'a> {
 
     /// Facts from the other modules of the workspace (and this one). Reading them marks the
     /// file's findings as depending on other files (see [`Checker::read_workspace`]).
-    pub fn workspace(&self) -> &'a WorkspaceFacts {
-        self.workspace_read.set(true);
-        self.workspace_facts
+    pub fn workspace(&self) -> WorkspaceReads<'_, 'a> {
+        WorkspaceReads {
+            facts: self.workspace_facts,
+            log: &self.workspace_queries,
+        }
     }
 
     /// Whether a rule read the workspace's facts: a checker that analysed this file with its
-    /// own facts only must analyse it again once the workspace is known.
+    /// own facts only must analyse it again once the workspace is known, unless every question
+    /// gets the same answer from the whole workspace ([`Checker::take_workspace_queries`]).
     pub fn read_workspace(&self) -> bool {
-        self.workspace_read.get()
+        !self.workspace_queries.borrow().is_empty()
+    }
+
+    /// The questions rules asked of the workspace's facts, with their answers (taken out).
+    pub fn take_workspace_queries(&self) -> Vec<WorkspaceQuery> {
+        std::mem::take(&mut *self.workspace_queries.borrow_mut())
     }
 
     pub fn enabled(&self, rule: Rule) -> bool {

@@ -29,7 +29,7 @@ use ruff_text_size::{TextRange, TextSize};
 pub use crate::diagnostic::{Applicability, Diagnostic, DiagnosticKind, Edit, Fix, Related};
 pub use crate::registry::{Rule, RuleSelector, RuleSet};
 pub use crate::settings::Settings;
-pub use crate::workspace::{ModuleFacts, WorkspaceFacts};
+pub use crate::workspace::{ModuleFacts, WorkspaceFacts, WorkspaceQuery};
 
 use crate::checker::Checker;
 use crate::suppression::Suppressions;
@@ -143,7 +143,7 @@ pub fn analyze_collecting(
         workspace: None,
     };
     let mut facts = None;
-    let read_workspace = std::cell::Cell::new(false);
+    let queries = std::cell::RefCell::new(Vec::new());
     let diagnostics = run(
         source,
         settings,
@@ -153,7 +153,7 @@ pub fn analyze_collecting(
             facts = Some(own);
             Facts::Shared(merged)
         },
-        &read_workspace,
+        &queries,
     );
     Collected {
         diagnostics,
@@ -161,7 +161,7 @@ pub fn analyze_collecting(
             module: module.to_owned(),
             ..ModuleFacts::default()
         }),
-        read_workspace: read_workspace.get(),
+        workspace_queries: queries.into_inner(),
     }
 }
 
@@ -170,9 +170,11 @@ pub struct Collected {
     pub diagnostics: Vec<Diagnostic>,
     /// The file's own facts, for the workspace.
     pub facts: ModuleFacts,
-    /// A rule read the workspace's facts: with other modules' facts its findings may differ, so
-    /// the rules that [need the workspace](Rule::needs_workspace) must run again for this file.
-    pub read_workspace: bool,
+    /// The questions rules asked of the workspace's facts, with the answers this file's own
+    /// facts gave. Unless the whole workspace answers each the same way
+    /// ([`WorkspaceQuery::holds_in`]), the rules that [need the workspace](Rule::needs_workspace)
+    /// must run again for this file.
+    pub workspace_queries: Vec<WorkspaceQuery>,
 }
 
 type WorkspaceFor<'w> = dyn FnMut(ModuleFacts) -> Facts<'w> + 'w;
@@ -182,7 +184,7 @@ fn run<'w>(
     settings: &Settings,
     context: &FileContext,
     workspace: &mut WorkspaceFor<'w>,
-    read_workspace: &std::cell::Cell<bool>,
+    queries: &std::cell::RefCell<Vec<WorkspaceQuery>>,
 ) -> Vec<Diagnostic> {
     if source.len() > MAX_SOURCE_BYTES {
         return vec![too_large(source.len())];
@@ -194,7 +196,7 @@ fn run<'w>(
     // CLI and the language server run analyses on threads with ANALYSIS_STACK of stack).
     crate::helpers::on_fresh_stack(|| {
         stacker::maybe_grow(ANALYSIS_STACK / 2, ANALYSIS_STACK, || {
-            analyze_on_stack(source, settings, context, workspace, read_workspace)
+            analyze_on_stack(source, settings, context, workspace, queries)
         })
     })
 }
@@ -204,7 +206,7 @@ fn analyze_on_stack<'w>(
     settings: &Settings,
     context: &FileContext,
     workspace: &mut WorkspaceFor<'w>,
-    read_workspace: &std::cell::Cell<bool>,
+    queries: &std::cell::RefCell<Vec<WorkspaceQuery>>,
 ) -> Vec<Diagnostic> {
     let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
     let mut diagnostics: Vec<Diagnostic> = parsed
@@ -264,7 +266,7 @@ fn analyze_on_stack<'w>(
             ));
         }
     }
-    read_workspace.set(checker.read_workspace());
+    *queries.borrow_mut() = checker.take_workspace_queries();
     let suppressions = Suppressions::from_tokens(source, tokens, &line_index);
     diagnostics.extend(
         checker
