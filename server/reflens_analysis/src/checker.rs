@@ -451,6 +451,16 @@ impl<'a> Semantic<'a> {
         self.module_bindings.contains_key(name)
     }
 
+    /// Whether the file imports `module` or something from it (at any depth): without that, no
+    /// expression resolves to a name in it.
+    pub fn imports_from(&self, module: &str) -> bool {
+        self.imports.values().any(|qualified| {
+            qualified
+                .strip_prefix(module)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
+    }
+
     /// The dotted, fully qualified name an expression refers to through the file's imports:
     /// `lc` → `functools.lru_cache`, `ft.cache` → `functools.cache`, `open` → `builtins.open`.
     pub fn qualified_name(&self, expr: &Expr) -> Option<String> {

@@ -335,6 +335,9 @@ pub(crate) fn extract_with<'a>(
         classes: Vec::new(),
         functions: Vec::new(),
         weak_containers: weak_containers(suite),
+        imports_weakref_or_contextlib: ["weakref", "_weakref", "contextlib"]
+            .iter()
+            .any(|module| semantic.imports_from(module)),
     };
     for stmt in suite {
         extractor.visit_stmt(stmt);
@@ -427,6 +430,8 @@ struct Extractor<'s, 'a> {
     classes: Vec<String>,
     functions: Vec<FunctionScope<'a>>,
     weak_containers: FxHashSet<String>,
+    /// Whether `weakref`, `_weakref` or `contextlib` is imported (else no call resolves there).
+    imports_weakref_or_contextlib: bool,
 }
 
 impl<'a> Extractor<'_, 'a> {
@@ -647,8 +652,8 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
             let first = call.arguments.args.first();
             // Without building the callee's qualified name: every call of the module is asked.
             let resolves_to = |names: &[&str]| self.semantic.resolves_to(&call.func, names);
-            if first.is_none() {
-                // Each of the calls below takes an argument.
+            if first.is_none() || !self.imports_weakref_or_contextlib {
+                // Each of the calls below takes an argument, and needs its module imported.
             } else if resolves_to(&[
                 "weakref.ref",
                 "weakref.proxy",

@@ -1,5 +1,6 @@
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::Ranged;
+use rustc_hash::FxHashMap;
 
 use crate::checker::Checker;
 use crate::declare_rule;
@@ -159,7 +160,7 @@ enum Weakref {
     Unknown,
 }
 
-fn base_weakref(checker: &Checker, base: &Expr) -> Weakref {
+fn base_weakref<'w>(checker: &Checker<'w>, base: &'w Expr) -> Weakref {
     // `Generic[T]`, `Protocol[T]`.
     let base = match base {
         Expr::Subscript(subscript) => &*subscript.value,
@@ -175,7 +176,7 @@ fn base_weakref(checker: &Checker, base: &Expr) -> Weakref {
         Expr::Attribute(attr) => attr.attr.as_str(),
         _ => return Weakref::Unknown,
     };
-    named_base_weakref(checker, name, 0)
+    named_base_weakref(checker, name, 0, &mut FxHashMap::default())
 }
 
 /// Bases whose instances have no `__weakref__` (and whose subclasses may add one).
@@ -196,13 +197,34 @@ fn known_base(qualified: &str) -> Option<Weakref> {
 }
 
 /// A base class by name: what the workspace's classes of that name say (all must lack it).
-fn named_base_weakref(checker: &Checker, name: &str, depth: usize) -> Weakref {
+/// `memo` keeps the verdicts already reached: classes sharing a name (`class A(A)` redefined
+/// in a test module) would otherwise make the walk exponential in `MAX_DEPTH`.
+fn named_base_weakref<'w>(
+    checker: &Checker<'w>,
+    name: &'w str,
+    depth: usize,
+    memo: &mut FxHashMap<(&'w str, usize), Weakref>,
+) -> Weakref {
     if let Some(known) = known_base(name) {
         return known;
     }
     if depth > MAX_DEPTH {
         return Weakref::Unknown;
     }
+    if let Some(verdict) = memo.get(&(name, depth)) {
+        return *verdict;
+    }
+    let verdict = named_base_weakref_uncached(checker, name, depth, memo);
+    memo.insert((name, depth), verdict);
+    verdict
+}
+
+fn named_base_weakref_uncached<'w>(
+    checker: &Checker<'w>,
+    name: &'w str,
+    depth: usize,
+    memo: &mut FxHashMap<(&'w str, usize), Weakref>,
+) -> Weakref {
     let short = name.rsplit('.').next().unwrap_or(name);
     let classes = checker.workspace().classes_named(short);
     if classes.is_empty() {
@@ -217,7 +239,7 @@ fn named_base_weakref(checker: &Checker, name: &str, depth: usize) -> Weakref {
             Some(_) => class
                 .bases
                 .iter()
-                .map(|base| named_base_weakref(checker, base, depth + 1))
+                .map(|base| named_base_weakref(checker, base, depth + 1, memo))
                 .find(|verdict| *verdict != Weakref::Lacks)
                 .unwrap_or(Weakref::Lacks),
         };
