@@ -236,7 +236,14 @@ fn analyze_on_stack<'w>(
     // The file's own facts come from this parse (only the caller that keeps an index needs
     // them: extraction is skipped when the workspace is given).
     let facts = if triggered.facts {
-        workspace::extract_with(&semantic, suite, context.module, context.is_package)
+        workspace::extract_with(
+            source,
+            tokens,
+            &semantic,
+            suite,
+            context.module,
+            context.is_package,
+        )
     } else {
         ModuleFacts {
             module: context.module.to_owned(),

@@ -13,9 +13,11 @@
 
 use std::sync::LazyLock;
 
+use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_python_parser::{Mode, ParseOptions};
+use ruff_text_size::{Ranged, TextSize};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
@@ -296,7 +298,15 @@ pub fn extract(source: &str, module: &str, is_package: bool) -> ModuleFacts {
             }
             match parsed.syntax() {
                 ruff_python_ast::Mod::Module(parsed_module) => {
-                    extract_suite(source, &parsed_module.body, module, is_package)
+                    let suite = &parsed_module.body;
+                    extract_with(
+                        source,
+                        parsed.tokens(),
+                        &Semantic::new(suite),
+                        suite,
+                        module,
+                        is_package,
+                    )
                 }
                 _ => ModuleFacts::default(),
             }
@@ -304,20 +314,11 @@ pub fn extract(source: &str, module: &str, is_package: bool) -> ModuleFacts {
     })
 }
 
-/// [`extract`] from an already parsed module (the analysis's own parse).
-pub fn extract_suite(source: &str, suite: &[Stmt], module: &str, is_package: bool) -> ModuleFacts {
-    if !may_have_facts(source) {
-        return ModuleFacts {
-            module: module.to_owned(),
-            ..ModuleFacts::default()
-        };
-    }
-    extract_with(&Semantic::new(suite), suite, module, is_package)
-}
-
-/// [`extract_suite`] with the analysis's `Semantic`, for a module known to contain one of
-/// [`FACT_WORDS`].
+/// [`extract`] from an already parsed module (the analysis's own parse and `Semantic`), for a
+/// module known to contain one of [`FACT_WORDS`].
 pub(crate) fn extract_with<'a>(
+    source: &str,
+    tokens: &Tokens,
     semantic: &Semantic<'a>,
     suite: &'a [Stmt],
     module: &str,
@@ -327,6 +328,24 @@ pub(crate) fn extract_with<'a>(
         module: module.to_owned(),
         ..ModuleFacts::default()
     };
+    let names = CallNames::scan(source, tokens);
+    let weak_containers = if names.weak_container {
+        weak_containers(suite)
+    } else {
+        FxHashSet::default()
+    };
+    // A call that resolves through an import (`ref(x)` after `from weakref import ref`) need not
+    // spell a method name: then every expression is walked.
+    let imports_weakref_or_contextlib = ["weakref", "_weakref", "contextlib"]
+        .iter()
+        .any(|module| semantic.imports_from(module));
+    let calls_at = (!imports_weakref_or_contextlib).then(|| {
+        if weak_containers.is_empty() {
+            names.methods
+        } else {
+            names.methods_and_add
+        }
+    });
     let mut extractor = Extractor {
         semantic,
         module,
@@ -334,10 +353,9 @@ pub(crate) fn extract_with<'a>(
         facts: &mut facts,
         classes: Vec::new(),
         functions: Vec::new(),
-        weak_containers: weak_containers(suite),
-        imports_weakref_or_contextlib: ["weakref", "_weakref", "contextlib"]
-            .iter()
-            .any(|module| semantic.imports_from(module)),
+        weak_containers,
+        imports_weakref_or_contextlib,
+        calls_at,
     };
     for stmt in suite {
         extractor.visit_stmt(stmt);
@@ -432,6 +450,9 @@ struct Extractor<'s, 'a> {
     weak_containers: FxHashSet<String>,
     /// Whether `weakref`, `_weakref` or `contextlib` is imported (else no call resolves there).
     imports_weakref_or_contextlib: bool,
+    /// Where the method names whose calls give facts are written (sorted offsets), when every
+    /// call that gives a fact spells one: expressions without one are not walked.
+    calls_at: Option<Vec<TextSize>>,
 }
 
 impl<'a> Extractor<'_, 'a> {
@@ -648,6 +669,15 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
+        if let Some(calls_at) = &self.calls_at {
+            let next = calls_at.partition_point(|&offset| offset < expr.start());
+            if calls_at
+                .get(next)
+                .is_none_or(|&offset| offset >= expr.end())
+            {
+                return;
+            }
+        }
         if let Expr::Call(call) = expr {
             let first = call.arguments.args.first();
             // Without building the callee's qualified name: every call of the module is asked.
@@ -690,6 +720,45 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
             }
         }
         deep(|| visitor::walk_expr(self, expr));
+    }
+}
+
+/// The method names whose calls give facts ([`Extractor::visit_expr`]), as a file's tokens
+/// spell them: a call `x.close()` has the name token `close`.
+struct CallNames {
+    /// Where `clear`, `pop`, `close`, ... are written.
+    methods: Vec<TextSize>,
+    /// The same and `add` (which counts on weak containers only).
+    methods_and_add: Vec<TextSize>,
+    /// Whether `WeakSet`, `WeakValueDictionary` or `WeakKeyDictionary` is named.
+    weak_container: bool,
+}
+
+impl CallNames {
+    fn scan(source: &str, tokens: &Tokens) -> Self {
+        let mut names = CallNames {
+            methods: Vec::new(),
+            methods_and_add: Vec::new(),
+            weak_container: false,
+        };
+        for token in tokens.iter() {
+            if token.kind() != TokenKind::Name {
+                continue;
+            }
+            match &source[token.range()] {
+                "clear" | "pop" | "popitem" | "remove" | "discard" | "popleft" | "close"
+                | "__exit__" | "shutdown" | "terminate" | "kill" | "release" => {
+                    names.methods.push(token.start());
+                    names.methods_and_add.push(token.start());
+                }
+                "add" => names.methods_and_add.push(token.start()),
+                "WeakSet" | "WeakValueDictionary" | "WeakKeyDictionary" => {
+                    names.weak_container = true;
+                }
+                _ => {}
+            }
+        }
+        names
     }
 }
 
