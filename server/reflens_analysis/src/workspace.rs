@@ -339,12 +339,10 @@ pub(crate) fn extract_with<'a>(
     let imports_weakref_or_contextlib = ["weakref", "_weakref", "contextlib"]
         .iter()
         .any(|module| semantic.imports_from(module));
-    let calls_at = (!imports_weakref_or_contextlib).then(|| {
-        if weak_containers.is_empty() {
-            names.methods
-        } else {
-            names.methods_and_add
-        }
+    let calls_at = (!imports_weakref_or_contextlib).then_some(if weak_containers.is_empty() {
+        names.methods
+    } else {
+        names.methods_and_add
     });
     let mut extractor = Extractor {
         semantic,
