@@ -3,7 +3,7 @@
 
 use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_ast::{self as ast, Expr, Stmt};
-use ruff_source_file::LineIndex;
+use ruff_source_file::{LineIndex, OneIndexed};
 use ruff_text_size::{Ranged, TextLen, TextRange, TextSize};
 use rustc_hash::FxHashMap;
 
@@ -16,7 +16,7 @@ pub struct Checker<'a> {
     pub source: &'a str,
     pub suite: &'a [Stmt],
     pub tokens: &'a Tokens,
-    pub line_index: &'a LineIndex,
+    pub line_index: &'a Lines<'a>,
     pub semantic: Semantic<'a>,
     pub settings: &'a Settings,
     /// The file's dotted module name (`pkg.mod`), or `__main__` when the caller gave none.
@@ -38,7 +38,7 @@ impl<'a> Checker<'a> {
         source: &'a str,
         suite: &'a [Stmt],
         tokens: &'a Tokens,
-        line_index: &'a LineIndex,
+        line_index: &'a Lines<'a>,
         settings: &'a Settings,
     ) -> Self {
         Self::with_semantic(
@@ -56,7 +56,7 @@ impl<'a> Checker<'a> {
         source: &'a str,
         suite: &'a [Stmt],
         tokens: &'a Tokens,
-        line_index: &'a LineIndex,
+        line_index: &'a Lines<'a>,
         settings: &'a Settings,
         semantic: Semantic<'a>,
     ) -> Self {
@@ -337,6 +337,32 @@ impl TokensExt for Tokens {
         let start = self.partition_point(|token| token.start() < range.start());
         let end = self.partition_point(|token| token.end() <= range.end());
         if start <= end { &self[start..end] } else { &[] }
+    }
+}
+
+/// A file's line index, built when first asked for: most files have no finding, and then
+/// neither the rules nor the suppression comments need one.
+pub struct Lines<'a> {
+    source: &'a str,
+    index: std::cell::OnceCell<LineIndex>,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(source: &'a str) -> Self {
+        Self {
+            source,
+            index: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn get(&self) -> &LineIndex {
+        self.index
+            .get_or_init(|| LineIndex::from_source_text(self.source))
+    }
+
+    /// The one-based line of `offset`.
+    pub fn line_index(&self, offset: TextSize) -> OneIndexed {
+        self.get().line_index(offset)
     }
 }
 
@@ -724,7 +750,7 @@ mod tests {
         let parsed = parse_unchecked(source, ParseOptions::from(Mode::Module));
         let tokens = parsed.tokens().clone();
         let module = parsed.try_into_module().unwrap();
-        let index = LineIndex::from_source_text(source);
+        let index = Lines::new(source);
         let settings = Settings::default();
         let checker = Checker::new(source, module.suite(), &tokens, &index, &settings);
         f(&checker);

@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_parser::{Mode, ParseOptions};
-use ruff_source_file::LineIndex;
 use ruff_text_size::Ranged;
 use ruff_text_size::{TextRange, TextSize};
 
@@ -228,7 +227,7 @@ fn analyze_on_stack<'w>(
         return diagnostics;
     };
     let suite = &module.body;
-    let line_index = LineIndex::from_source_text(source);
+    let line_index = checker::Lines::new(source);
 
     // One pass over the text finds the rules worth running and whether the file has facts.
     let triggered = triggers::scan(source, settings.rules, context.workspace.is_none());
@@ -274,13 +273,16 @@ fn analyze_on_stack<'w>(
         }
     }
     *queries.borrow_mut() = checker.take_workspace_queries();
-    let suppressions = Suppressions::from_tokens(source, tokens, &line_index);
-    diagnostics.extend(
-        checker
-            .into_diagnostics()
-            .into_iter()
-            .filter(|d| !suppressions.is_suppressed(d, &line_index)),
-    );
+    let found = checker.into_diagnostics();
+    // Suppression comments matter only to a file with findings.
+    if !found.is_empty() {
+        let suppressions = Suppressions::from_tokens(source, tokens, line_index.get());
+        diagnostics.extend(
+            found
+                .into_iter()
+                .filter(|d| !suppressions.is_suppressed(d, line_index.get())),
+        );
+    }
     diagnostics.sort_by(|a, b| {
         (a.range.start(), a.kind, a.range.end()).cmp(&(b.range.start(), b.kind, b.range.end()))
     });
