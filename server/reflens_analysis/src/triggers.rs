@@ -27,13 +27,46 @@ pub enum Triggers {
     AnyOf(&'static [&'static str]),
 }
 
+/// Words found in many Python files (each in more than 7% of the standard library's). They are
+/// searched one by one, and only while a rule they trigger has not been triggered yet: in one
+/// automaton with the other words they would be reported all over every file, and the
+/// automaton's fast (SIMD) search would keep stopping at them.
+const COMMON_WORDS: &[&str] = &[
+    "open",
+    "del ",
+    "close",
+    "next",
+    ".pop",
+    "cache",
+    "stop",
+    ".clear(",
+    "send",
+    "disable",
+    "socket",
+    "threading",
+    "connect",
+    "weak",
+    "release",
+];
+
+/// What a word found in a file triggers: its own rules and those of every word it contains (a
+/// match of the longer word is a match of the shorter ones too), and whether it is (or
+/// contains) one of the workspace's fact words.
+#[derive(Debug, Clone, Copy)]
+struct Triggering {
+    rules: RuleSet,
+    facts: bool,
+}
+
 struct TriggerIndex {
+    /// The words not in [`COMMON_WORDS`].
     automaton: AhoCorasick,
-    /// For each word of the automaton, the rules it triggers: its own and those of every word
-    /// it contains (a match of the longer word is a match of the shorter ones too).
-    rules_of_word: Vec<RuleSet>,
-    /// For each word, whether it is (or contains) one of the workspace's fact words.
-    gives_facts: Vec<bool>,
+    /// What each of the automaton's words triggers, by pattern id.
+    rare: Vec<Triggering>,
+    /// Everything the automaton's words can trigger.
+    rare_any: Triggering,
+    /// The common words, each with its searcher.
+    common: Vec<(memchr::memmem::Finder<'static>, Triggering)>,
     /// The rules that run on every file.
     always: RuleSet,
 }
@@ -75,33 +108,47 @@ static INDEX: LazyLock<TriggerIndex> = LazyLock::new(|| {
             rules_of_word.push(RuleSet::empty());
         }
     }
-    let gives_facts = words
-        .iter()
-        .map(|word| {
-            crate::workspace::FACT_WORDS
-                .iter()
-                .any(|fact| word.contains(fact))
-        })
-        .collect();
-    let rules_of_word = words
-        .iter()
-        .map(|word| {
-            words
-                .iter()
-                .zip(&rules_of_word)
-                .filter(|(inner, _)| word.contains(*inner))
-                .fold(RuleSet::empty(), |set, (_, rules)| set.union(*rules))
-        })
-        .collect();
+    let triggering = |word: &str| Triggering {
+        rules: words
+            .iter()
+            .zip(&rules_of_word)
+            .filter(|(inner, _)| word.contains(*inner))
+            .fold(RuleSet::empty(), |set, (_, rules)| set.union(*rules)),
+        facts: crate::workspace::FACT_WORDS
+            .iter()
+            .any(|fact| word.contains(fact)),
+    };
+    let (common, rare): (Vec<&str>, Vec<&str>) =
+        words.iter().partition(|word| COMMON_WORDS.contains(word));
+    let rare_triggering: Vec<Triggering> = rare.iter().map(|word| triggering(word)).collect();
+    let rare_any = rare_triggering.iter().fold(
+        Triggering {
+            rules: RuleSet::empty(),
+            facts: false,
+        },
+        |any, word| Triggering {
+            rules: any.rules.union(word.rules),
+            facts: any.facts || word.facts,
+        },
+    );
     // Leftmost-longest lets the automaton use its fast packed (SIMD) search.
     let automaton = AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostLongest)
-        .build(&words)
+        .build(&rare)
         .expect("the rules' trigger words build an automaton");
     TriggerIndex {
         automaton,
-        rules_of_word,
-        gives_facts,
+        rare: rare_triggering,
+        rare_any,
+        common: common
+            .iter()
+            .map(|word| {
+                (
+                    memchr::memmem::Finder::new(word.as_bytes()).into_owned(),
+                    triggering(word),
+                )
+            })
+            .collect(),
         always,
     }
 });
@@ -132,32 +179,45 @@ pub(crate) fn rules_to_run(source: &str, rules: RuleSet) -> RuleSet {
 /// `want_facts`) whether it can contribute workspace facts.
 pub(crate) fn scan(source: &str, rules: RuleSet, want_facts: bool) -> Triggered {
     let index = &*INDEX;
-    let mut run = rules.intersect(index.always);
-    let mut wanted = rules.difference(run);
-    let mut facts = false;
+    let mut found = Triggered {
+        rules: rules.intersect(index.always),
+        facts: false,
+    };
+    let mut wanted = rules.difference(found.rules);
     let mut want_facts = want_facts;
-    if wanted.is_empty() && !want_facts {
-        return Triggered { rules: run, facts };
-    }
+    // Whether finding `what` would tell anything new.
+    let useful = |what: &Triggering, wanted: RuleSet, want_facts: bool| {
+        !what.rules.intersect(wanted).is_empty() || (want_facts && what.facts)
+    };
     // Each search starts one byte after the previous match's start, so every position where a
     // word starts is searched; at a position the longest word is reported, and the words it
-    // contains come with it (`rules_of_word`, `gives_facts`).
+    // contains come with it.
     let mut input = Input::new(source);
-    while let Some(found) = index.automaton.find(input.clone()) {
-        input.set_start(found.start() + 1);
-        let word = found.pattern().as_usize();
-        let triggered = index.rules_of_word[word].intersect(wanted);
-        run = run.union(triggered);
+    while useful(&index.rare_any, wanted, want_facts)
+        && let Some(at) = index.automaton.find(input.clone())
+    {
+        input.set_start(at.start() + 1);
+        let what = index.rare[at.pattern().as_usize()];
+        let triggered = what.rules.intersect(wanted);
+        found.rules = found.rules.union(triggered);
         wanted = wanted.difference(triggered);
-        if want_facts && index.gives_facts[word] {
-            facts = true;
+        if want_facts && what.facts {
+            found.facts = true;
             want_facts = false;
         }
-        if wanted.is_empty() && !want_facts {
-            break;
+    }
+    for (finder, what) in &index.common {
+        if useful(what, wanted, want_facts) && finder.find(source.as_bytes()).is_some() {
+            let triggered = what.rules.intersect(wanted);
+            found.rules = found.rules.union(triggered);
+            wanted = wanted.difference(triggered);
+            if want_facts && what.facts {
+                found.facts = true;
+                want_facts = false;
+            }
         }
     }
-    Triggered { rules: run, facts }
+    found
 }
 
 #[cfg(test)]
@@ -174,6 +234,19 @@ mod tests {
         // `weakref` is a rule's word and contains the fact word `weak`.
         assert!(scan("import weakref\n", RuleSet::empty(), true).facts);
         assert!(!scan("import os\n", RuleSet::all(), true).facts);
+    }
+
+    #[test]
+    fn common_words_are_trigger_or_fact_words() {
+        for word in COMMON_WORDS {
+            let is_rule_word = Rule::ALL.iter().any(
+                |rule| matches!(rule.triggers(), Triggers::AnyOf(words) if words.contains(word)),
+            );
+            assert!(
+                is_rule_word || crate::workspace::FACT_WORDS.contains(word),
+                "{word:?} is no rule's word: remove it from COMMON_WORDS"
+            );
+        }
     }
 
     #[test]
