@@ -17,7 +17,7 @@ use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_python_parser::{Mode, ParseOptions};
-use ruff_text_size::{Ranged, TextSize};
+use ruff_text_size::{Ranged, TextRange, TextSize};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
@@ -484,6 +484,16 @@ impl<'a> Extractor<'_, 'a> {
         }
     }
 
+    /// Whether a call that gives a fact may be written in `range` (see `calls_at`).
+    fn may_call_in(&self, range: TextRange) -> bool {
+        self.calls_at.as_ref().is_none_or(|calls_at| {
+            let next = calls_at.partition_point(|&offset| offset < range.start());
+            calls_at
+                .get(next)
+                .is_some_and(|&offset| offset < range.end())
+        })
+    }
+
     fn weakly_referenced(&mut self, expr: &Expr) {
         if let Some(class) = self.class_of(expr) {
             self.facts.weakly_referenced.push(class);
@@ -663,18 +673,17 @@ impl<'a> Visitor<'a> for Extractor<'_, 'a> {
             }
             _ => {}
         }
+        // A statement without a body holds only expressions: none of them gives a fact
+        // without a call spelled in its range.
+        if !has_body(stmt) && !self.may_call_in(stmt.range()) {
+            return;
+        }
         deep(|| visitor::walk_stmt(self, stmt));
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
-        if let Some(calls_at) = &self.calls_at {
-            let next = calls_at.partition_point(|&offset| offset < expr.start());
-            if calls_at
-                .get(next)
-                .is_none_or(|&offset| offset >= expr.end())
-            {
-                return;
-            }
+        if !self.may_call_in(expr.range()) {
+            return;
         }
         if let Expr::Call(call) = expr {
             let first = call.arguments.args.first();
@@ -758,6 +767,21 @@ impl CallNames {
         }
         names
     }
+}
+
+/// Whether a statement has a body of statements (which the walk must visit for their facts).
+fn has_body(stmt: &Stmt) -> bool {
+    matches!(
+        stmt,
+        Stmt::FunctionDef(_)
+            | Stmt::ClassDef(_)
+            | Stmt::For(_)
+            | Stmt::While(_)
+            | Stmt::If(_)
+            | Stmt::With(_)
+            | Stmt::Try(_)
+            | Stmt::Match(_)
+    )
 }
 
 /// `{}`, `[]`, `set()`, `dict()`, `list()`, `OrderedDict()`, ...: a container reset to empty.
