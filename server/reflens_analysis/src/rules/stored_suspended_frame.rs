@@ -274,7 +274,8 @@ pub(crate) fn check(checker: &mut Checker) {
     if !checker.source.contains("yield") && !checker.source.contains(" for ") {
         return;
     }
-    let releases = Releases::collect(checker.suite);
+    // What the module releases is read only for a candidate (most files have none).
+    let releases = std::cell::OnceCell::new();
     let mut found = Vec::new();
     // Module-level generators.
     for stmt in checker.suite {
@@ -285,10 +286,7 @@ pub(crate) fn check(checker: &mut Checker) {
             continue;
         };
         let name = target.id.as_str();
-        if checker.semantic.module_bindings(name).len() != 1
-            || releases.closed.contains(name)
-            || releases.attributes.contains(name)
-        {
+        if checker.semantic.module_bindings(name).len() != 1 {
             continue;
         }
         let (holds, started) = match &*assign.value {
@@ -328,6 +326,10 @@ pub(crate) fn check(checker: &mut Checker) {
             }
             _ => continue,
         };
+        let releases = releases.get_or_init(|| Releases::collect(checker.suite));
+        if releases.closed.contains(name) || releases.attributes.contains(name) {
+            continue;
+        }
         let uses = usage(
             checker.suite,
             &|expr| matches!(expr, Expr::Name(n) if n.id.as_str() == name),
@@ -350,7 +352,7 @@ pub(crate) fn check(checker: &mut Checker) {
     }
     // Generator methods stored on `self`.
     walk_classes(checker.suite, &mut |class| {
-        let class_releases = Releases::collect(&class.body);
+        let class_releases = std::cell::OnceCell::new();
         for stmt in &class.body {
             let Stmt::FunctionDef(def) = stmt else {
                 continue;
@@ -397,6 +399,7 @@ pub(crate) fn check(checker: &mut Checker) {
                     continue;
                 };
                 let attr = target.attr.as_str();
+                let class_releases = class_releases.get_or_init(|| Releases::collect(&class.body));
                 if class_releases.closed.contains(attr) || class_releases.attributes.contains(attr)
                 {
                     continue;
