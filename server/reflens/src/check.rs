@@ -36,6 +36,11 @@ pub struct FileResult {
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    // Analyses want a deep stack; give the workers one instead of mapping one per file. (Before
+    // anything uses rayon's pool, which would then be built with the default stack.)
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(reflens_analysis::ANALYSIS_STACK)
+        .build_global();
     let overrides = Overrides {
         select: args.select.clone(),
         extend_select: args.extend_select.clone(),
@@ -55,7 +60,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
     // Resolve every file's settings first: a broken configuration is an error, not a finding.
     let jobs: Vec<(PathBuf, Settings)> = files
-        .into_iter()
+        .into_par_iter()
         .map(|path| {
             let settings = resolver.settings_for_file(&path)?;
             Ok((path, settings))
@@ -67,10 +72,6 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         Applicability::Safe
     };
-    // Analyses want a deep stack; give the workers one instead of mapping one per file.
-    let _ = rayon::ThreadPoolBuilder::new()
-        .stack_size(reflens_analysis::ANALYSIS_STACK)
-        .build_global();
     // The files being checked are the workspace. Without `--fix`, each file is parsed once:
     // the rules run with its own facts while the facts are collected, and only files where a
     // rule read the workspace are analysed again (by the rules that need it) once every
@@ -158,6 +159,7 @@ pub(crate) fn discover(paths: &[PathBuf], resolver: &Arc<Resolver>) -> (Vec<Path
         }
         let filter_resolver = resolver.clone();
         let root = path.clone();
+        // In parallel, as ruff does: on a cold tree the walk waits on the file system.
         let walker = ignore::WalkBuilder::new(path)
             .hidden(false)
             .git_ignore(true)
@@ -181,22 +183,31 @@ pub(crate) fn discover(paths: &[PathBuf], resolver: &Arc<Resolver>) -> (Vec<Path
                     Err(_) => true, // reported when the file's settings are resolved
                 }
             })
-            .build();
-        for entry in walker {
-            match entry {
-                Ok(entry) => {
-                    let is_file = entry.file_type().is_some_and(|t| t.is_file());
-                    let is_python = entry
-                        .path()
-                        .extension()
-                        .is_some_and(|ext| ext == "py" || ext == "pyi");
-                    if is_file && is_python {
-                        files.push(entry.into_path());
+            .build_parallel();
+        let found = std::sync::Mutex::new((Vec::new(), Vec::new()));
+        walker.run(|| {
+            Box::new(|entry| {
+                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+                match entry {
+                    Ok(entry) => {
+                        let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                        let is_python = entry
+                            .path()
+                            .extension()
+                            .is_some_and(|ext| ext == "py" || ext == "pyi");
+                        if is_file && is_python {
+                            found.0.push(entry.into_path());
+                        }
                     }
+                    Err(err) => found.1.push(err.to_string()),
                 }
-                Err(err) => missing.push(err.to_string()),
-            }
-        }
+                ignore::WalkState::Continue
+            })
+        });
+        let (walked, mut errors) = found.into_inner().unwrap_or_else(|e| e.into_inner());
+        errors.sort();
+        files.extend(walked);
+        missing.extend(errors);
     }
     files.sort();
     files.dedup();
