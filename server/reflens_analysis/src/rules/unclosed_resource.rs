@@ -487,6 +487,12 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         alias_seen: bool,
         /// Callee names already resolved: whether the name stands for a constructor.
         names: FxHashMap<&'a str, bool>,
+        /// Where the file spells a word of [`CONSTRUCTOR_WORDS`] (see [`ConstructorWords`]).
+        words: ConstructorWords,
+        /// While bodies are skipped (no import binds a constructor under another name) and
+        /// the file is ASCII (an identifier is spelled as it reads, not NFKC-normalised):
+        /// an expression that spells no word holds no call that may create a resource.
+        prune: bool,
     }
     impl<'a> Finder<'_, 'a> {
         /// Whether `call` may create a resource, with the cheap tests first: a callee that is
@@ -529,9 +535,9 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
                     // calls none.
                     if self.skip_silent
                         && let (Some(first), Some(last)) = (def.body.first(), def.body.last())
-                        && !spells_constructor(
-                            &self.checker.source[TextRange::new(first.start(), last.end())],
-                        )
+                        && !self
+                            .words
+                            .spelled_in(TextRange::new(first.start(), last.end()))
                     {
                         return;
                     }
@@ -577,6 +583,9 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
             if self.stack.last().is_none_or(|(_, has)| *has) {
                 return;
             }
+            if self.prune && self.skip_silent && !self.words.spelled_in(expr.range()) {
+                return;
+            }
             if let Expr::Call(call) = expr
                 && self.may_create(call)
                 && let Some((_, has)) = self.stack.last_mut()
@@ -595,6 +604,8 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         skip_silent: true,
         alias_seen: false,
         names: FxHashMap::default(),
+        words: ConstructorWords::find(checker.source),
+        prune: checker.source.is_ascii(),
     };
     finder.visit_body(checker.suite);
     // A skipped body spells no last segment of a constructor, so it holds no import of one:
@@ -642,22 +653,60 @@ const CONSTRUCTOR_WORDS: &[&str] = &[
     "mmap",
 ];
 
-/// Whether `text` contains one of [`CONSTRUCTOR_WORDS`]: a packed (SIMD) search, which is
-/// cheap to build, or an automaton where that is unavailable.
-fn spells_constructor(text: &str) -> bool {
-    static PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
-        packed::Config::new()
-            .match_kind(packed::MatchKind::LeftmostLongest)
-            .builder()
-            .extend(CONSTRUCTOR_WORDS)
-            .build()
-    });
-    static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
-        AhoCorasick::new(CONSTRUCTOR_WORDS).expect("the constructors' words build an automaton")
-    });
-    match &*PACKED {
-        Some(searcher) => searcher.find(text).is_some(),
-        None => AUTOMATON.is_match(text),
+/// Where a file spells the words of [`CONSTRUCTOR_WORDS`]: found in one pass over the file
+/// (a packed SIMD search, or an automaton where that is unavailable), so that whether a
+/// function body or an expression spells one is a binary search.
+struct ConstructorWords {
+    /// The start and end of the word at each offset where one starts, in order (no word is a
+    /// prefix of another, so one word at most starts at an offset).
+    found: Vec<(TextSize, TextSize)>,
+}
+
+impl ConstructorWords {
+    fn find(source: &str) -> Self {
+        static PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
+            packed::Config::new()
+                .match_kind(packed::MatchKind::LeftmostLongest)
+                .builder()
+                .extend(CONSTRUCTOR_WORDS)
+                .build()
+        });
+        static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+            AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(CONSTRUCTOR_WORDS)
+                .expect("the constructors' words build an automaton")
+        });
+        let mut found = Vec::new();
+        let mut at = 0;
+        // Each search starts one byte after the previous match's start: every offset where
+        // a word starts is found.
+        while at < source.len() {
+            let span = aho_corasick::Span::from(at..source.len());
+            let next = match &*PACKED {
+                Some(searcher) => searcher
+                    .find_in(source, span)
+                    .map(|m| (m.start(), m.end())),
+                None => AUTOMATON
+                    .find(aho_corasick::Input::new(source).span(span))
+                    .map(|m| (m.start(), m.end())),
+            };
+            let Some((start, end)) = next else {
+                break;
+            };
+            found.push((TextSize::new(start as u32), TextSize::new(end as u32)));
+            at = start + 1;
+        }
+        ConstructorWords { found }
+    }
+
+    /// Whether the text of `range` contains one of the words.
+    fn spelled_in(&self, range: TextRange) -> bool {
+        let first = self.found.partition_point(|(start, _)| *start < range.start());
+        self.found[first..]
+            .iter()
+            .take_while(|(start, _)| *start < range.end())
+            .any(|(_, end)| *end <= range.end())
     }
 }
 
