@@ -100,6 +100,13 @@ const WEAK_FACTORIES: &[&str] = &[
 pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["weakref"]);
 
 pub(crate) fn check(checker: &mut Checker) {
+    // A name or attribute is a weak reference only once an assignment binds it to a weak
+    // reference factory's result (`global_assignments`, `module_weak_globals`, `bindings`,
+    // `class_weak_attrs` test no other statement): without one, no scope has a weak
+    // reference to dereference.
+    if !assigns_weak_reference(checker) {
+        return;
+    }
     let globals = module_weak_globals(checker);
     let mut found = Vec::new();
     let mut scan = Scan {
@@ -132,6 +139,38 @@ fn is_weak_factory(checker: &Checker, expr: &Expr) -> bool {
                 _ => false,
             }
             && checker.semantic.resolves_to(&call.func, WEAK_FACTORIES))
+}
+
+/// Whether an assignment or annotated assignment anywhere in the file (functions and classes
+/// included) binds the result of a weak reference factory.
+fn assigns_weak_reference(checker: &Checker) -> bool {
+    struct Find<'c, 'a> {
+        checker: &'c Checker<'a>,
+        found: bool,
+    }
+    impl<'a> StatementVisitor<'a> for Find<'_, '_> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if self.found {
+                return;
+            }
+            let value = match stmt {
+                Stmt::Assign(assign) => Some(&*assign.value),
+                Stmt::AnnAssign(assign) => assign.value.as_deref(),
+                _ => None,
+            };
+            if value.is_some_and(|value| is_weak_factory(self.checker, value)) {
+                self.found = true;
+                return;
+            }
+            deep(|| statement_visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut find = Find {
+        checker,
+        found: false,
+    };
+    find.visit_body(checker.suite);
+    find.found
 }
 
 /// Assignments to declared globals inside functions: (name, is a weak reference or `None`,
