@@ -930,7 +930,8 @@ struct ModuleFacts<'a> {
     stores: FxHashMap<&'a str, Vec<AttrStore<'a>>>,
     /// `setattr`/`delattr` with a computed name, `__dict__`, `__setattr__`, `vars()`.
     dynamic: Vec<Place<'a>>,
-    /// Every attribute use, by name (to pick names for the new members).
+    /// Every use of an attribute whose name starts with `_finalize`, by name (to pick names
+    /// for the new members, `_finalize`, `_finalizer`, `_finalize_2`, ...).
     attr_uses: Vec<(&'a str, Place<'a>)>,
 }
 
@@ -1055,10 +1056,15 @@ impl<'a> Visitor<'a> for FactsVisitor<'a, '_> {
         match expr {
             Expr::Attribute(attr) => {
                 let name = attr.attr.as_str();
-                let place = self.place(expr.range(), Some(&attr.value));
-                self.facts.attr_uses.push((name, place));
+                // Only the names the fix may pick for its members are looked up in
+                // `attr_uses` (see `free_name`): the others are not kept.
+                if name.starts_with("_finalize") {
+                    let place = self.place(expr.range(), Some(&attr.value));
+                    self.facts.attr_uses.push((name, place));
+                }
                 match attr.ctx {
                     ExprContext::Store | ExprContext::Del => {
+                        let place = self.place(expr.range(), Some(&attr.value));
                         self.facts.stores.entry(name).or_default().push(AttrStore {
                             place,
                             delete: attr.ctx == ExprContext::Del,
@@ -1066,6 +1072,7 @@ impl<'a> Visitor<'a> for FactsVisitor<'a, '_> {
                     }
                     _ => {
                         if name == "__del__" {
+                            let place = self.place(expr.range(), Some(&attr.value));
                             let receiver = match &*attr.value {
                                 Expr::Name(name) => Some(name.id.as_str()),
                                 Expr::Call(call) if is_name(&call.func, "super") => Some("super()"),
@@ -1079,6 +1086,7 @@ impl<'a> Visitor<'a> for FactsVisitor<'a, '_> {
                             });
                         }
                         if matches!(name, "__dict__" | "__setattr__" | "__delattr__") {
+                            let place = self.place(expr.range(), Some(&attr.value));
                             self.facts.dynamic.push(place);
                         }
                     }
