@@ -7,7 +7,9 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{MethodKind, deep, first_parameter, method_kind, walk_classes};
 use crate::registry::Rule;
-use crate::rules::unclosed_resource::resource_created_by;
+use crate::rules::unclosed_resource::{
+    constructor_last_segments, resource_created_by, spells_constructor,
+};
 use crate::triggers::Triggers;
 use crate::workspace::is_release_method;
 
@@ -161,8 +163,20 @@ pub(crate) fn check(checker: &mut Checker) {
     if !checker.source.contains("self") {
         return;
     }
+    // A call that creates a resource spells a word of RL401's constructor words in its callee
+    // (`open`, the constructor's last segment), unless an import binds a constructor under
+    // another name or the file is not ASCII (identifiers are NFKC-normalised, `ｏpen` is
+    // `open`): then every class is checked.
+    let skip_silent = checker.source.is_ascii()
+        && !checker
+            .semantic
+            .imports_renamed(|last| constructor_last_segments().contains(last));
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
+        // A class whose text spells no constructor word creates no resource.
+        if skip_silent && !spells_constructor(checker.slice(class.range())) {
+            return;
+        }
         if let Some(diagnostic) = check_class(checker, class) {
             found.push(diagnostic);
         }

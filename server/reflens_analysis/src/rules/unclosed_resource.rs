@@ -619,7 +619,7 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
 }
 
 /// The last segments of the names in [`CONSTRUCTORS`], and `open` (`Path.open`).
-fn constructor_last_segments() -> &'static FxHashSet<&'static str> {
+pub(crate) fn constructor_last_segments() -> &'static FxHashSet<&'static str> {
     static SEGMENTS: LazyLock<FxHashSet<&'static str>> = LazyLock::new(|| {
         CONSTRUCTORS
             .iter()
@@ -653,6 +653,30 @@ const CONSTRUCTOR_WORDS: &[&str] = &[
     "mmap",
 ];
 
+/// Whether `text` contains one of [`CONSTRUCTOR_WORDS`] (a packed SIMD search, or an automaton
+/// where that is unavailable).
+pub(crate) fn spells_constructor(text: &str) -> bool {
+    match &*CONSTRUCTOR_PACKED {
+        Some(searcher) => searcher.find(text).is_some(),
+        None => CONSTRUCTOR_AUTOMATON.is_match(text),
+    }
+}
+
+static CONSTRUCTOR_PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
+    packed::Config::new()
+        .match_kind(packed::MatchKind::LeftmostLongest)
+        .builder()
+        .extend(CONSTRUCTOR_WORDS)
+        .build()
+});
+
+static CONSTRUCTOR_AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+        .build(CONSTRUCTOR_WORDS)
+        .expect("the constructors' words build an automaton")
+});
+
 /// Where a file spells the words of [`CONSTRUCTOR_WORDS`]: found in one pass over the file
 /// (a packed SIMD search, or an automaton where that is unavailable), so that whether a
 /// function body or an expression spells one is a binary search.
@@ -664,30 +688,17 @@ struct ConstructorWords {
 
 impl ConstructorWords {
     fn find(source: &str) -> Self {
-        static PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
-            packed::Config::new()
-                .match_kind(packed::MatchKind::LeftmostLongest)
-                .builder()
-                .extend(CONSTRUCTOR_WORDS)
-                .build()
-        });
-        static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
-            AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                .build(CONSTRUCTOR_WORDS)
-                .expect("the constructors' words build an automaton")
-        });
         let mut found = Vec::new();
         let mut at = 0;
         // Each search starts one byte after the previous match's start: every offset where
         // a word starts is found.
         while at < source.len() {
             let span = aho_corasick::Span::from(at..source.len());
-            let next = match &*PACKED {
+            let next = match &*CONSTRUCTOR_PACKED {
                 Some(searcher) => searcher
                     .find_in(source, span)
                     .map(|m| (m.start(), m.end())),
-                None => AUTOMATON
+                None => CONSTRUCTOR_AUTOMATON
                     .find(aho_corasick::Input::new(source).span(span))
                     .map(|m| (m.start(), m.end())),
             };
