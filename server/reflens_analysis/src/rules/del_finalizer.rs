@@ -9,7 +9,8 @@ use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
-    MethodKind, body_without_docstring, deep, first_parameter, is_name, method_kind,
+    MethodKind, any_within, body_without_docstring, deep, first_parameter, is_name, method_kind,
+    word_positions,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -944,6 +945,7 @@ impl<'a> ModuleFacts<'a> {
                 .any(|word| checker.source.contains(word)),
             facts: ModuleFacts::default(),
             scopes: Vec::new(),
+            words: fact_word_positions(checker),
         };
         visitor.visit_body(checker.suite);
         visitor.facts
@@ -983,6 +985,35 @@ struct FactsVisitor<'a, 'c> {
     dynamic_words: bool,
     facts: ModuleFacts<'a>,
     scopes: Vec<Scope<'a>>,
+    /// See [`fact_word_positions`].
+    words: Option<Vec<TextSize>>,
+}
+
+/// Where the file spells a word of an expression that gives a fact, when the text tells:
+/// `__del__`, the dynamic attributes, `_finalize`, the names of `setattr`, `delattr` and
+/// `vars` (resolved through imports: spelled unless an import renames them), and `for`, which
+/// every comprehension spells (its target may store an attribute, `[... for self.x in y]`).
+/// Attributes stored by statements are the targets themselves, which are always visited.
+/// `None` when the file is not ASCII (identifiers are NFKC-normalised).
+fn fact_word_positions(checker: &Checker) -> Option<Vec<TextSize>> {
+    const WORDS: &[&str] = &[
+        "__del__",
+        "__dict__",
+        "__setattr__",
+        "__delattr__",
+        "_finalize",
+        "setattr",
+        "delattr",
+        "vars",
+        "for",
+    ];
+    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+    (checker.source.is_ascii()
+        && !checker
+            .semantic
+            .imports_renamed(|last| matches!(last, "setattr" | "delattr" | "vars")))
+    .then(|| word_positions(checker.source, WORDS, &PACKED))
 }
 
 impl<'a> FactsVisitor<'a, '_> {
@@ -1053,6 +1084,17 @@ impl<'a> Visitor<'a> for FactsVisitor<'a, '_> {
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
+        // An expression that spells no fact word gives no fact, unless it is (or holds) an
+        // assignment target.
+        if let Some(words) = &self.words
+            && !matches!(
+                expr,
+                Expr::Attribute(_) | Expr::Tuple(_) | Expr::List(_) | Expr::Starred(_)
+            )
+            && !any_within(words, expr.range())
+        {
+            return;
+        }
         match expr {
             Expr::Attribute(attr) => {
                 let name = attr.attr.as_str();
