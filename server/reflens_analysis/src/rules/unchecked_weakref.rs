@@ -173,6 +173,21 @@ fn assigns_weak_reference(checker: &Checker) -> bool {
     find.found
 }
 
+/// Whether an assignment or annotated assignment of `body` (not in nested functions and
+/// classes) binds the result of a weak reference factory.
+fn binds_weak_reference(checker: &Checker, body: &[Stmt]) -> bool {
+    let mut found = false;
+    crate::helpers::walk_statements(body, &mut |stmt| {
+        let value = match stmt {
+            Stmt::Assign(assign) => Some(&*assign.value),
+            Stmt::AnnAssign(assign) => assign.value.as_deref(),
+            _ => None,
+        };
+        found |= !found && value.is_some_and(|value| is_weak_factory(checker, value));
+    });
+    found
+}
+
 /// Assignments to declared globals inside functions: (name, is a weak reference or `None`,
 /// is a weak reference).
 fn global_assignments(checker: &Checker) -> FxHashMap<String, (bool, bool)> {
@@ -698,6 +713,17 @@ impl<'a> Scan<'_, 'a> {
         outer: &Ctx,
         attrs: Option<&FxHashSet<String>>,
     ) -> Ctx {
+        // Nothing weak around and nothing weak bound here (`bindings` finds weak references
+        // only in assignments of the function's own body): nothing weak in the function. Its
+        // `self` matters only with weak attributes, so it is left out.
+        if outer.locals.is_empty()
+            && outer.held.is_empty()
+            && outer.attrs.is_empty()
+            && attrs.is_none_or(FxHashSet::is_empty)
+            && !binds_weak_reference(self.checker, &def.body)
+        {
+            return Ctx::default();
+        }
         let (weak, other, globals, held) = bindings(self.checker, def);
         let visible = |name: &&String| {
             globals.contains(*name)
