@@ -535,11 +535,12 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
                     // calls none.
                     if self.skip_silent
                         && let (Some(first), Some(last)) = (def.body.first(), def.body.last())
-                        && !self
-                            .words
-                            .spelled_in(TextRange::new(first.start(), last.end()))
                     {
-                        return;
+                        let body = TextRange::new(first.start(), last.end());
+                        self.words.scan(self.checker.source, body);
+                        if !self.words.spelled_in(body) {
+                            return;
+                        }
                     }
                     // Inside the function body, we are no longer directly in the class.
                     let outer_class = self.class.take();
@@ -604,7 +605,7 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         skip_silent: true,
         alias_seen: false,
         names: FxHashMap::default(),
-        words: ConstructorWords::find(checker.source),
+        words: ConstructorWords::default(),
         prune: checker.source.is_ascii(),
     };
     finder.visit_body(checker.suite);
@@ -677,23 +678,34 @@ static CONSTRUCTOR_AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .expect("the constructors' words build an automaton")
 });
 
-/// Where a file spells the words of [`CONSTRUCTOR_WORDS`]: found in one pass over the file
-/// (a packed SIMD search, or an automaton where that is unavailable), so that whether a
-/// function body or an expression spells one is a binary search.
+/// Where a file's function bodies spell the words of [`CONSTRUCTOR_WORDS`]: each outermost
+/// body is searched once (a packed SIMD search, or an automaton where that is unavailable),
+/// so that whether a function body or an expression in one spells a word is a binary search.
+/// Text outside functions is not searched: no call there is looked at.
+#[derive(Default)]
 struct ConstructorWords {
     /// The start and end of the word at each offset where one starts, in order (no word is a
     /// prefix of another, so one word at most starts at an offset).
     found: Vec<(TextSize, TextSize)>,
+    /// The text searched last.
+    scanned: TextRange,
 }
 
 impl ConstructorWords {
-    fn find(source: &str) -> Self {
-        let mut found = Vec::new();
-        let mut at = 0;
+    /// Searches `range` unless it was searched already.
+    fn scan(&mut self, source: &str, range: TextRange) {
+        if self.scanned.contains_range(range) {
+            return;
+        }
+        // Bodies are met in order, nested ones inside the last one searched; otherwise (not
+        // expected) the range is searched again and the words kept in order, once each.
+        let in_order = range.start() >= self.scanned.end();
+        let mut at = range.start().to_usize();
+        let end = range.end().to_usize();
         // Each search starts one byte after the previous match's start: every offset where
         // a word starts is found.
-        while at < source.len() {
-            let span = aho_corasick::Span::from(at..source.len());
+        while at < end {
+            let span = aho_corasick::Span::from(at..end);
             let next = match &*CONSTRUCTOR_PACKED {
                 Some(searcher) => searcher
                     .find_in(source, span)
@@ -702,13 +714,18 @@ impl ConstructorWords {
                     .find(aho_corasick::Input::new(source).span(span))
                     .map(|m| (m.start(), m.end())),
             };
-            let Some((start, end)) = next else {
+            let Some((start, stop)) = next else {
                 break;
             };
-            found.push((TextSize::new(start as u32), TextSize::new(end as u32)));
+            self.found
+                .push((TextSize::new(start as u32), TextSize::new(stop as u32)));
             at = start + 1;
         }
-        ConstructorWords { found }
+        if !in_order {
+            self.found.sort_unstable();
+            self.found.dedup();
+        }
+        self.scanned = range;
     }
 
     /// Whether the text of `range` contains one of the words.
