@@ -260,6 +260,7 @@ struct Scope<'a> {
     names: std::cell::OnceCell<ScopeNames<'a>>,
     /// Classes: the class, which may look like a future (see [`Scope::future_like`]).
     class: Option<&'a ast::StmtClassDef>,
+    future_like: std::cell::OnceCell<bool>,
 }
 
 /// The names of a scope (empty for modules and classes).
@@ -280,6 +281,7 @@ impl<'a> Scope<'a> {
             def: None,
             names: std::cell::OnceCell::new(),
             class: None,
+            future_like: std::cell::OnceCell::new(),
         }
     }
 
@@ -291,12 +293,17 @@ impl<'a> Scope<'a> {
             def: None,
             names: std::cell::OnceCell::new(),
             class: Some(class),
+            future_like: std::cell::OnceCell::new(),
         }
     }
 
     /// Classes: the class looks like a future (its name or a base names `Future`, `Promise`,
     /// `Deferred`), whose job is to hold an exception until it is consumed.
     fn future_like(&self) -> bool {
+        *self.future_like.get_or_init(|| self.future_like_class())
+    }
+
+    fn future_like_class(&self) -> bool {
         self.class.is_some_and(|class| {
             std::iter::once(class.name.as_str())
                 .chain(class.bases().iter().filter_map(last_segment))
@@ -316,6 +323,7 @@ impl<'a> Scope<'a> {
             def: Some(def),
             names: std::cell::OnceCell::new(),
             class: None,
+            future_like: std::cell::OnceCell::new(),
         }
     }
 
@@ -602,6 +610,8 @@ struct Walker<'c, 'a> {
     use_events: RefCell<FxHashMap<usize, Vec<UseEvent<'a>>>>,
     /// See [`Walker::sources_spelled`].
     sources_spelled: std::cell::OnceCell<bool>,
+    /// See [`Walker::may_spell_source`].
+    handler_text_tells: std::cell::OnceCell<bool>,
     /// Where the file spells `except`, in order: a statement whose text holds none has no
     /// handler in it, and is not walked.
     excepts: Vec<TextSize>,
@@ -630,6 +640,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             seen_names: FxHashSet::default(),
             use_events: RefCell::new(FxHashMap::default()),
             sources_spelled: std::cell::OnceCell::new(),
+            handler_text_tells: std::cell::OnceCell::new(),
             excepts: Vec::new(),
             found: Vec::new(),
         }
@@ -653,6 +664,41 @@ impl<'c, 'a> Walker<'c, 'a> {
             Some(searcher) => searcher.find(self.checker.source).is_some(),
             None => WORDS.iter().any(|word| self.checker.source.contains(word)),
         })
+    }
+
+    /// Whether the text of `handler` spells a value that holds a traceback (without `as
+    /// name`, its block has no other), when the text tells: the last segment of each, which a
+    /// call or attribute spells, and so does an import unless it renames it; and in an ASCII
+    /// file (identifiers are NFKC-normalised). Otherwise, whether the file spells one.
+    fn may_spell_source(&self, handler: &ast::ExceptHandlerExceptHandler) -> bool {
+        // `last_` for `last_value`, `last_exc` and `last_traceback`, `trace` for
+        // `inspect.trace`.
+        const WORDS: &[&str] = &["exc_info", "exception", "last_", "trace"];
+        static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+            std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+        let checker = self.checker;
+        let text_tells = *self.handler_text_tells.get_or_init(|| {
+            checker.source.is_ascii()
+                && !checker.semantic.imports_renamed(|last| {
+                    matches!(
+                        last,
+                        "exc_info"
+                            | "exception"
+                            | "last_value"
+                            | "last_exc"
+                            | "last_traceback"
+                            | "trace"
+                    )
+                })
+        });
+        if !text_tells {
+            return self.sources_spelled();
+        }
+        let text = checker.slice(handler.range());
+        match &*PACKED {
+            Some(searcher) => searcher.find(text).is_some(),
+            None => WORDS.iter().any(|word| text.contains(word)),
+        }
     }
 
     fn scope(&self) -> &Scope<'a> {
@@ -760,7 +806,10 @@ impl<'c, 'a> Walker<'c, 'a> {
         }
         // A block without `as name` (and no nested one) holds a traceback only through
         // `sys.exc_info()`, `sys.exception()`, `sys.last_*` or `inspect.trace()`.
-        if handler.name.is_none() && !self.sources_spelled() && !has_named_handler(&handler.body) {
+        if handler.name.is_none()
+            && !self.may_spell_source(handler)
+            && !has_named_handler(&handler.body)
+        {
             return;
         }
         let scope = self.scope();
