@@ -531,6 +531,13 @@ fn bindings(
 
 /// Attributes of `self` that hold weak references in every method of the class that sets them.
 fn class_weak_attrs(checker: &Checker, class: &ast::StmtClassDef) -> FxHashSet<String> {
+    // An attribute is weak only once a method assigns it a weak reference factory's result.
+    if !class.body.iter().any(|stmt| {
+        matches!(stmt, Stmt::FunctionDef(def)
+            if first_parameter(def).is_some() && binds_weak_reference(checker, &def.body))
+    }) {
+        return FxHashSet::default();
+    }
     struct Attrs<'c, 'a> {
         checker: &'c Checker<'a>,
         self_name: String,
