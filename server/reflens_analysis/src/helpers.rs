@@ -519,7 +519,10 @@ pub fn word_positions(
 }
 
 /// Whether one of `positions` (sorted) lies in `range`.
-pub fn any_within(positions: &[ruff_text_size::TextSize], range: ruff_text_size::TextRange) -> bool {
+pub fn any_within(
+    positions: &[ruff_text_size::TextSize],
+    range: ruff_text_size::TextRange,
+) -> bool {
     let i = positions.partition_point(|&pos| pos < range.start());
     positions.get(i).is_some_and(|&pos| pos < range.end())
 }

@@ -707,9 +707,7 @@ impl ConstructorWords {
         while at < end {
             let span = aho_corasick::Span::from(at..end);
             let next = match &*CONSTRUCTOR_PACKED {
-                Some(searcher) => searcher
-                    .find_in(source, span)
-                    .map(|m| (m.start(), m.end())),
+                Some(searcher) => searcher.find_in(source, span).map(|m| (m.start(), m.end())),
                 None => CONSTRUCTOR_AUTOMATON
                     .find(aho_corasick::Input::new(source).span(span))
                     .map(|m| (m.start(), m.end())),
@@ -730,7 +728,9 @@ impl ConstructorWords {
 
     /// Whether the text of `range` contains one of the words.
     fn spelled_in(&self, range: TextRange) -> bool {
-        let first = self.found.partition_point(|(start, _)| *start < range.start());
+        let first = self
+            .found
+            .partition_point(|(start, _)| *start < range.start());
         self.found[first..]
             .iter()
             .take_while(|(start, _)| *start < range.end())
