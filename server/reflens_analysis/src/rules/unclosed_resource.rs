@@ -533,9 +533,12 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
                     visitor::walk_parameters(self, &def.parameters);
                     // A body (nested functions included) whose text spells no constructor
                     // calls none.
-                    if self.skip_silent
-                        && let (Some(first), Some(last)) = (def.body.first(), def.body.last())
-                    {
+                    // A docstring calls nothing: it is not searched.
+                    if self.skip_silent {
+                        let body = crate::helpers::body_without_docstring(&def.body);
+                        let (Some(first), Some(last)) = (body.first(), body.last()) else {
+                            return;
+                        };
                         let body = TextRange::new(first.start(), last.end());
                         self.words.scan(self.checker.source, body);
                         if !self.words.spelled_in(body) {
