@@ -1,6 +1,6 @@
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
-use ruff_text_size::Ranged;
+use ruff_text_size::{Ranged, TextRange};
 
 use crate::checker::Checker;
 use crate::declare_rule;
@@ -173,9 +173,16 @@ pub(crate) fn check(checker: &mut Checker) {
             .imports_renamed(|last| constructor_last_segments().contains(last));
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
-        // A class whose text spells no constructor word creates no resource.
-        if skip_silent && !spells_constructor(checker.slice(class.range())) {
-            return;
+        // A class whose text (after its docstring) spells no constructor word creates no
+        // resource.
+        if skip_silent {
+            let body = crate::helpers::body_without_docstring(&class.body);
+            let (Some(first), Some(last)) = (body.first(), body.last()) else {
+                return;
+            };
+            if !spells_constructor(&checker.source[TextRange::new(first.start(), last.end())]) {
+                return;
+            }
         }
         if let Some(diagnostic) = check_class(checker, class) {
             found.push(diagnostic);
