@@ -741,6 +741,18 @@ fn split_lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+impl Semantic<'_> {
+    /// Whether an import binds a name other than the last segment of what it imports
+    /// (`from subprocess import Popen as P`), for an imported last segment that satisfies
+    /// `matches`. Without one, a bare name that resolves to `module.member` is `member`.
+    pub fn imports_renamed(&self, matches: impl Fn(&str) -> bool) -> bool {
+        self.imports.iter().any(|(name, qualified)| {
+            let last = qualified.rsplit('.').next().unwrap_or(qualified);
+            *name != last && matches(last)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -483,3 +483,46 @@ pub fn skip_balanced(rest: &mut &[Token], open: TokenKind, close: TokenKind) -> 
     }
     false
 }
+
+// ---- word positions ------------------------------------------------------------------------
+// Pre-checks that skip the parts of a walk whose text cannot hold a name (a statement or an
+// expression contains the text of everything inside it).
+
+/// Where `source` spells one of `words` (every start, overlapping ones included), in order:
+/// a packed (SIMD) search, or the standard one where that is unavailable.
+pub fn word_positions(
+    source: &str,
+    words: &[&str],
+    packed: &Option<aho_corasick::packed::Searcher>,
+) -> Vec<ruff_text_size::TextSize> {
+    let mut out = Vec::new();
+    match packed {
+        Some(searcher) => {
+            let mut at = 0;
+            while at < source.len()
+                && let Some(found) =
+                    searcher.find_in(source, aho_corasick::Span::from(at..source.len()))
+            {
+                out.push(ruff_text_size::TextSize::new(found.start() as u32));
+                at = found.start() + 1;
+            }
+        }
+        None => {
+            for (pos, _) in source.char_indices() {
+                if words.iter().any(|word| source[pos..].starts_with(word)) {
+                    out.push(ruff_text_size::TextSize::new(pos as u32));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether one of `positions` (sorted) lies in `range`.
+pub fn any_within(
+    positions: &[ruff_text_size::TextSize],
+    range: ruff_text_size::TextRange,
+) -> bool {
+    let i = positions.partition_point(|&pos| pos < range.start());
+    positions.get(i).is_some_and(|&pos| pos < range.end())
+}

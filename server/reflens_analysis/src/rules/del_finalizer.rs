@@ -9,7 +9,8 @@ use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
-    MethodKind, body_without_docstring, deep, first_parameter, is_name, method_kind,
+    MethodKind, any_within, body_without_docstring, deep, first_parameter, is_name, method_kind,
+    word_positions,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -930,7 +931,8 @@ struct ModuleFacts<'a> {
     stores: FxHashMap<&'a str, Vec<AttrStore<'a>>>,
     /// `setattr`/`delattr` with a computed name, `__dict__`, `__setattr__`, `vars()`.
     dynamic: Vec<Place<'a>>,
-    /// Every attribute use, by name (to pick names for the new members).
+    /// Every use of an attribute whose name starts with `_finalize`, by name (to pick names
+    /// for the new members, `_finalize`, `_finalizer`, `_finalize_2`, ...).
     attr_uses: Vec<(&'a str, Place<'a>)>,
 }
 
@@ -943,6 +945,7 @@ impl<'a> ModuleFacts<'a> {
                 .any(|word| checker.source.contains(word)),
             facts: ModuleFacts::default(),
             scopes: Vec::new(),
+            words: fact_word_positions(checker),
         };
         visitor.visit_body(checker.suite);
         visitor.facts
@@ -982,6 +985,35 @@ struct FactsVisitor<'a, 'c> {
     dynamic_words: bool,
     facts: ModuleFacts<'a>,
     scopes: Vec<Scope<'a>>,
+    /// See [`fact_word_positions`].
+    words: Option<Vec<TextSize>>,
+}
+
+/// Where the file spells a word of an expression that gives a fact, when the text tells:
+/// `__del__`, the dynamic attributes, `_finalize`, the names of `setattr`, `delattr` and
+/// `vars` (resolved through imports: spelled unless an import renames them), and `for`, which
+/// every comprehension spells (its target may store an attribute, `[... for self.x in y]`).
+/// Attributes stored by statements are the targets themselves, which are always visited.
+/// `None` when the file is not ASCII (identifiers are NFKC-normalised).
+fn fact_word_positions(checker: &Checker) -> Option<Vec<TextSize>> {
+    const WORDS: &[&str] = &[
+        "__del__",
+        "__dict__",
+        "__setattr__",
+        "__delattr__",
+        "_finalize",
+        "setattr",
+        "delattr",
+        "vars",
+        "for",
+    ];
+    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+    (checker.source.is_ascii()
+        && !checker
+            .semantic
+            .imports_renamed(|last| matches!(last, "setattr" | "delattr" | "vars")))
+    .then(|| word_positions(checker.source, WORDS, &PACKED))
 }
 
 impl<'a> FactsVisitor<'a, '_> {
@@ -1052,13 +1084,29 @@ impl<'a> Visitor<'a> for FactsVisitor<'a, '_> {
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
+        // An expression that spells no fact word gives no fact, unless it is (or holds) an
+        // assignment target.
+        if let Some(words) = &self.words
+            && !matches!(
+                expr,
+                Expr::Attribute(_) | Expr::Tuple(_) | Expr::List(_) | Expr::Starred(_)
+            )
+            && !any_within(words, expr.range())
+        {
+            return;
+        }
         match expr {
             Expr::Attribute(attr) => {
                 let name = attr.attr.as_str();
-                let place = self.place(expr.range(), Some(&attr.value));
-                self.facts.attr_uses.push((name, place));
+                // Only the names the fix may pick for its members are looked up in
+                // `attr_uses` (see `free_name`): the others are not kept.
+                if name.starts_with("_finalize") {
+                    let place = self.place(expr.range(), Some(&attr.value));
+                    self.facts.attr_uses.push((name, place));
+                }
                 match attr.ctx {
                     ExprContext::Store | ExprContext::Del => {
+                        let place = self.place(expr.range(), Some(&attr.value));
                         self.facts.stores.entry(name).or_default().push(AttrStore {
                             place,
                             delete: attr.ctx == ExprContext::Del,
@@ -1066,6 +1114,7 @@ impl<'a> Visitor<'a> for FactsVisitor<'a, '_> {
                     }
                     _ => {
                         if name == "__del__" {
+                            let place = self.place(expr.range(), Some(&attr.value));
                             let receiver = match &*attr.value {
                                 Expr::Name(name) => Some(name.id.as_str()),
                                 Expr::Call(call) if is_name(&call.func, "super") => Some("super()"),
@@ -1079,6 +1128,7 @@ impl<'a> Visitor<'a> for FactsVisitor<'a, '_> {
                             });
                         }
                         if matches!(name, "__dict__" | "__setattr__" | "__delattr__") {
+                            let place = self.place(expr.range(), Some(&attr.value));
                             self.facts.dynamic.push(place);
                         }
                     }

@@ -6,7 +6,9 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{deep, is_test_code, walk_functions, walk_statements};
+use crate::helpers::{
+    any_within, deep, is_test_code, walk_functions, walk_statements, word_positions,
+};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -102,16 +104,27 @@ declare_rule! {
 }
 
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
-pub(crate) const TRIGGERS: Triggers = Triggers::Always;
+///
+/// A binding is found (`Collector::classify`) only inside an `except` block, which the parser
+/// builds only at an `except` keyword, or for a call that resolves to `inspect.stack`, whose
+/// last segment the file spells (in the call, or in the import that binds its name).
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["except", "stack"]);
 
 pub(crate) fn check(checker: &mut Checker) {
     // Test code captures frames and exceptions on purpose, for one test.
     if is_test_code(checker) {
         return;
     }
+    // The same words, within a function: its text holds one if it binds anything.
+    const WORDS: &[&str] = &["except", "stack"];
+    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+    let words = word_positions(checker.source, WORDS, &PACKED);
     let mut found = Vec::new();
     walk_functions(checker.suite, &mut |def| {
-        analyze_function(checker, def, &mut found);
+        if any_within(&words, def.range()) {
+            analyze_function(checker, def, &mut found);
+        }
     });
     for diagnostic in found {
         checker.report(diagnostic);

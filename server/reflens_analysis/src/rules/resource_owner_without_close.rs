@@ -1,13 +1,15 @@
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
-use ruff_text_size::Ranged;
+use ruff_text_size::{Ranged, TextRange};
 
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{MethodKind, deep, first_parameter, method_kind, walk_classes};
 use crate::registry::Rule;
-use crate::rules::unclosed_resource::resource_created_by;
+use crate::rules::unclosed_resource::{
+    constructor_last_segments, resource_created_by, spells_constructor,
+};
 use crate::triggers::Triggers;
 use crate::workspace::is_release_method;
 
@@ -161,8 +163,27 @@ pub(crate) fn check(checker: &mut Checker) {
     if !checker.source.contains("self") {
         return;
     }
+    // A call that creates a resource spells a word of RL401's constructor words in its callee
+    // (`open`, the constructor's last segment), unless an import binds a constructor under
+    // another name or the file is not ASCII (identifiers are NFKC-normalised, `ｏpen` is
+    // `open`): then every class is checked.
+    let skip_silent = checker.source.is_ascii()
+        && !checker
+            .semantic
+            .imports_renamed(|last| constructor_last_segments().contains(last));
     let mut found = Vec::new();
     walk_classes(checker.suite, &mut |class| {
+        // A class whose text (after its docstring) spells no constructor word creates no
+        // resource.
+        if skip_silent {
+            let body = crate::helpers::body_without_docstring(&class.body);
+            let (Some(first), Some(last)) = (body.first(), body.last()) else {
+                return;
+            };
+            if !spells_constructor(&checker.source[TextRange::new(first.start(), last.end())]) {
+                return;
+            }
+        }
         if let Some(diagnostic) = check_class(checker, class) {
             found.push(diagnostic);
         }

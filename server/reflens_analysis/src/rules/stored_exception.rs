@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{deep, last_segment};
+use crate::helpers::{any_within, deep, last_segment, word_positions};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -144,12 +144,17 @@ declare_rule! {
 }
 
 /// Words one of which a file needs for this rule to run on it (see `triggers`).
-pub(crate) const TRIGGERS: Triggers = Triggers::Always;
+///
+/// Every finding is made while analysing an `except` clause (`analyze_handler`), and the
+/// parser builds an except handler only at an `except` keyword token (also when it repairs
+/// broken code): a file without the word has nothing to find.
+pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["except"]);
 
 pub(crate) fn check(checker: &mut Checker) {
     // Nothing to store without an `except` clause.
     let found = {
         let mut walker = Walker::new(checker);
+        walker.excepts = except_positions(checker.source);
         walker.walk_body(checker.suite, 0, false);
         walker.found
     };
@@ -253,9 +258,9 @@ struct Scope<'a> {
     /// have no `except` block that needs them.
     def: Option<&'a ast::StmtFunctionDef>,
     names: std::cell::OnceCell<ScopeNames<'a>>,
-    /// Classes: the class looks like a future (its name or a base names `Future`, `Promise`,
-    /// `Deferred`), whose job is to hold an exception until it is consumed.
-    future_like: bool,
+    /// Classes: the class, which may look like a future (see [`Scope::future_like`]).
+    class: Option<&'a ast::StmtClassDef>,
+    future_like: std::cell::OnceCell<bool>,
 }
 
 /// The names of a scope (empty for modules and classes).
@@ -275,7 +280,8 @@ impl<'a> Scope<'a> {
             range: None,
             def: None,
             names: std::cell::OnceCell::new(),
-            future_like: false,
+            class: None,
+            future_like: std::cell::OnceCell::new(),
         }
     }
 
@@ -286,14 +292,27 @@ impl<'a> Scope<'a> {
             range: None,
             def: None,
             names: std::cell::OnceCell::new(),
-            future_like: std::iter::once(class.name.as_str())
+            class: Some(class),
+            future_like: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Classes: the class looks like a future (its name or a base names `Future`, `Promise`,
+    /// `Deferred`), whose job is to hold an exception until it is consumed.
+    fn future_like(&self) -> bool {
+        *self.future_like.get_or_init(|| self.future_like_class())
+    }
+
+    fn future_like_class(&self) -> bool {
+        self.class.is_some_and(|class| {
+            std::iter::once(class.name.as_str())
                 .chain(class.bases().iter().filter_map(last_segment))
                 .any(|name| {
                     ["Future", "Promise", "Deferred"]
                         .iter()
                         .any(|word| name.contains(word))
-                }),
-        }
+                })
+        })
     }
 
     fn function(def: &'a ast::StmtFunctionDef) -> Self {
@@ -303,7 +322,8 @@ impl<'a> Scope<'a> {
             range: Some(def.range),
             def: Some(def),
             names: std::cell::OnceCell::new(),
-            future_like: false,
+            class: None,
+            future_like: std::cell::OnceCell::new(),
         }
     }
 
@@ -590,6 +610,11 @@ struct Walker<'c, 'a> {
     use_events: RefCell<FxHashMap<usize, Vec<UseEvent<'a>>>>,
     /// See [`Walker::sources_spelled`].
     sources_spelled: std::cell::OnceCell<bool>,
+    /// See [`Walker::may_spell_source`].
+    handler_text_tells: std::cell::OnceCell<bool>,
+    /// Where the file spells `except`, in order: a statement whose text holds none has no
+    /// handler in it, and is not walked.
+    excepts: Vec<TextSize>,
     found: Vec<Diagnostic>,
 }
 
@@ -615,6 +640,8 @@ impl<'c, 'a> Walker<'c, 'a> {
             seen_names: FxHashSet::default(),
             use_events: RefCell::new(FxHashMap::default()),
             sources_spelled: std::cell::OnceCell::new(),
+            handler_text_tells: std::cell::OnceCell::new(),
+            excepts: Vec::new(),
             found: Vec::new(),
         }
     }
@@ -639,6 +666,41 @@ impl<'c, 'a> Walker<'c, 'a> {
         })
     }
 
+    /// Whether the text of `handler` spells a value that holds a traceback (without `as
+    /// name`, its block has no other), when the text tells: the last segment of each, which a
+    /// call or attribute spells, and so does an import unless it renames it; and in an ASCII
+    /// file (identifiers are NFKC-normalised). Otherwise, whether the file spells one.
+    fn may_spell_source(&self, handler: &ast::ExceptHandlerExceptHandler) -> bool {
+        // `last_` for `last_value`, `last_exc` and `last_traceback`, `trace` for
+        // `inspect.trace`.
+        const WORDS: &[&str] = &["exc_info", "exception", "last_", "trace"];
+        static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+            std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+        let checker = self.checker;
+        let text_tells = *self.handler_text_tells.get_or_init(|| {
+            checker.source.is_ascii()
+                && !checker.semantic.imports_renamed(|last| {
+                    matches!(
+                        last,
+                        "exc_info"
+                            | "exception"
+                            | "last_value"
+                            | "last_exc"
+                            | "last_traceback"
+                            | "trace"
+                    )
+                })
+        });
+        if !text_tells {
+            return self.sources_spelled();
+        }
+        let text = checker.slice(handler.range());
+        match &*PACKED {
+            Some(searcher) => searcher.find(text).is_some(),
+            None => WORDS.iter().any(|word| text.contains(word)),
+        }
+    }
+
     fn scope(&self) -> &Scope<'a> {
         self.scopes
             .last()
@@ -651,7 +713,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             .iter()
             .rev()
             .find(|scope| scope.kind == ScopeKind::Class)
-            .is_some_and(|scope| scope.future_like)
+            .is_some_and(Scope::future_like)
     }
 
     // ---- finding the handlers ---------------------------------------------------------------
@@ -662,7 +724,27 @@ impl<'c, 'a> Walker<'c, 'a> {
         }
     }
 
+    /// Whether `range` holds one of the file's `except` keywords.
+    fn spells_except(&self, range: TextRange) -> bool {
+        any_within(&self.excepts, range)
+    }
+
     fn walk_stmt(&mut self, stmt: &'a Stmt, loops: usize, in_handler: bool) {
+        // Handlers start at their `except` keyword, inside every statement around them.
+        if matches!(
+            stmt,
+            Stmt::FunctionDef(_)
+                | Stmt::ClassDef(_)
+                | Stmt::Try(_)
+                | Stmt::For(_)
+                | Stmt::While(_)
+                | Stmt::If(_)
+                | Stmt::With(_)
+                | Stmt::Match(_)
+        ) && !self.spells_except(stmt.range())
+        {
+            return;
+        }
         match stmt {
             Stmt::FunctionDef(def) => {
                 self.scopes.push(Scope::function(def));
@@ -724,7 +806,10 @@ impl<'c, 'a> Walker<'c, 'a> {
         }
         // A block without `as name` (and no nested one) holds a traceback only through
         // `sys.exc_info()`, `sys.exception()`, `sys.last_*` or `inspect.trace()`.
-        if handler.name.is_none() && !self.sources_spelled() && !has_named_handler(&handler.body) {
+        if handler.name.is_none()
+            && !self.may_spell_source(handler)
+            && !has_named_handler(&handler.body)
+        {
             return;
         }
         let scope = self.scope();
@@ -1328,6 +1413,7 @@ impl<'c, 'a> Walker<'c, 'a> {
                 clears: Vec::new(),
                 reraised: FxHashSet::default(),
                 funcs: Vec::new(),
+                calls: release_call_positions(self.checker.source),
             };
             for stmt in self.checker.suite {
                 collector.visit_stmt(stmt);
@@ -1835,7 +1921,66 @@ impl<'c, 'a> Walker<'c, 'a> {
     }
 }
 
-/// Attributes that chain exceptions by hand, like `raise X from e`.
+/// Where `source` spells `except`, in order.
+fn except_positions(source: &str) -> Vec<TextSize> {
+    const WORDS: &[&str] = &["except"];
+    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+    word_positions(source, WORDS, &PACKED)
+}
+
+/// Where `source` may spell the method of a call that [`ClearCollector`] records, in order;
+/// `None` when an identifier may be spelled otherwise (Python normalises non-ASCII identifiers
+/// to NFKC, so `ｃlear` is `clear`).
+fn release_call_positions(source: &str) -> Option<Vec<TextSize>> {
+    // `pop` is in `popleft` and `popitem`.
+    const WORDS: &[&str] = &["clear", "pop", "remove", "discard"];
+    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+    source
+        .is_ascii()
+        .then(|| word_positions(source, WORDS, &PACKED))
+}
+
+/// The names a function body declares `global` (the globals of [`collect_bindings`]).
+fn collect_globals<'a>(body: &'a [Stmt], globals: &mut FxHashSet<&'a str>) {
+    for stmt in body {
+        match stmt {
+            Stmt::Global(global) => globals.extend(global.names.iter().map(|name| name.as_str())),
+            Stmt::For(for_) => {
+                collect_globals(&for_.body, globals);
+                collect_globals(&for_.orelse, globals);
+            }
+            Stmt::While(while_) => {
+                collect_globals(&while_.body, globals);
+                collect_globals(&while_.orelse, globals);
+            }
+            Stmt::If(if_) => {
+                collect_globals(&if_.body, globals);
+                for clause in &if_.elif_else_clauses {
+                    collect_globals(&clause.body, globals);
+                }
+            }
+            Stmt::With(with) => collect_globals(&with.body, globals),
+            Stmt::Try(try_) => {
+                collect_globals(&try_.body, globals);
+                for handler in &try_.handlers {
+                    let ExceptHandler::ExceptHandler(handler) = handler;
+                    collect_globals(&handler.body, globals);
+                }
+                collect_globals(&try_.orelse, globals);
+                collect_globals(&try_.finalbody, globals);
+            }
+            Stmt::Match(match_) => {
+                for case in &match_.cases {
+                    collect_globals(&case.body, globals);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Whether `body` has an `except ... as name` clause (nested functions included).
 fn has_named_handler(body: &[Stmt]) -> bool {
     struct Finder(bool);
@@ -1861,6 +2006,7 @@ fn has_named_handler(body: &[Stmt]) -> bool {
     finder.0
 }
 
+/// Attributes that chain exceptions by hand, like `raise X from e`.
 fn is_chaining_attr(attr: &str) -> bool {
     matches!(
         attr,
@@ -2112,6 +2258,9 @@ struct ClearCollector<'a> {
     /// Attributes (`true`) and names (`false`) that a `raise` mentions.
     reraised: FxHashSet<(&'a str, bool)>,
     funcs: Vec<Func<'a>>,
+    /// Where the file may spell a release call's method ([`release_call_positions`]): an
+    /// expression whose text holds none has no such call in it.
+    calls: Option<Vec<TextSize>>,
 }
 
 /// An enclosing function, for [`ClearCollector`].
@@ -2201,7 +2350,7 @@ impl<'a> Visitor<'a> for ClearCollector<'a> {
             Stmt::FunctionDef(def) => {
                 let init = matches!(def.name.as_str(), "__init__" | "__new__" | "__post_init__");
                 let mut globals = FxHashSet::default();
-                collect_bindings(&def.body, &mut globals, &mut FxHashSet::default());
+                collect_globals(&def.body, &mut globals);
                 self.funcs.push(Func {
                     range: def.range,
                     init,
@@ -2253,6 +2402,11 @@ impl<'a> Visitor<'a> for ClearCollector<'a> {
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
+        if let Some(calls) = &self.calls
+            && !any_within(calls, expr.range())
+        {
+            return;
+        }
         if let Expr::Call(call) = expr
             && let Expr::Attribute(method) = &*call.func
             && matches!(

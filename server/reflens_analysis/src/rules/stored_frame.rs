@@ -6,7 +6,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
-use crate::helpers::{deep, is_test_code, last_segment, walk_functions};
+use crate::helpers::{
+    any_within, deep, is_test_code, last_segment, walk_functions, word_positions,
+};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -107,8 +109,26 @@ pub(crate) fn check(checker: &mut Checker) {
     }
     // Collected on the first store of a frame: most files store none.
     let releases = std::cell::OnceCell::new();
+    // A function stores a frame only if it spells one (`FrameWalker::frame`): a call's last
+    // segment (in the call, or in the import of its name when the import does not rename
+    // it), or `f_back`/`tb_frame`, or a local bound to one of those in the same function.
+    // Identifiers are NFKC-normalised, so the text tells only in an ASCII file.
+    let words = (checker.source.is_ascii()
+        && !checker
+            .semantic
+            .imports_renamed(|last| FRAME_CALLS.contains(&last)))
+    .then(|| {
+        static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+            std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(FRAME_WORDS));
+        word_positions(checker.source, FRAME_WORDS, &PACKED)
+    });
     let mut found = Vec::new();
     walk_functions(checker.suite, &mut |def| {
+        if let Some(words) = &words
+            && !any_within(words, def.range())
+        {
+            return;
+        }
         let mut walker = FrameWalker {
             checker,
             releases: &releases,
@@ -125,6 +145,28 @@ pub(crate) fn check(checker: &mut Checker) {
         checker.report(diagnostic);
     }
 }
+
+/// The last segments of the calls that return frames (see `FrameWalker::frame_inner`).
+const FRAME_CALLS: &[&str] = &[
+    "_getframe",
+    "currentframe",
+    "stack",
+    "getouterframes",
+    "getinnerframes",
+    "trace",
+];
+
+/// Words one of which the text of a function that stores a frame contains: each of
+/// [`FRAME_CALLS`] contains one, and so do the attributes `f_back` and `tb_frame`.
+const FRAME_WORDS: &[&str] = &[
+    "_getframe",
+    "currentframe",
+    "stack",
+    "frames",
+    "trace",
+    "f_back",
+    "tb_frame",
+];
 
 /// What the file releases: attribute names set to `None` or deleted, and containers cleared,
 /// popped from or reassigned, outside `__init__`; and receivers of `.close()`.
@@ -195,6 +237,19 @@ impl<'a> Releases<'a> {
             }
 
             fn visit_expr(&mut self, expr: &'a Expr) {
+                // Leaves hold no call: no need to walk into them.
+                if matches!(
+                    expr,
+                    Expr::Name(_)
+                        | Expr::NumberLiteral(_)
+                        | Expr::StringLiteral(_)
+                        | Expr::BytesLiteral(_)
+                        | Expr::BooleanLiteral(_)
+                        | Expr::NoneLiteral(_)
+                        | Expr::EllipsisLiteral(_)
+                ) {
+                    return;
+                }
                 if let Expr::Call(call) = expr
                     && let Expr::Attribute(attr) = &*call.func
                     && let Some(receiver) = last_segment(&attr.value)
@@ -569,5 +624,21 @@ fn collect_calls_in_stmt<'a>(stmt: &'a Stmt, out: &mut Vec<&'a ast::ExprCall>) {
         Stmt::For(f) => v.visit_expr(&f.iter),
         Stmt::With(w) => w.items.iter().for_each(|i| v.visit_expr(&i.context_expr)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text test of a function body must never skip a call that returns a frame.
+    #[test]
+    fn every_frame_call_contains_a_frame_word() {
+        for call in FRAME_CALLS {
+            assert!(
+                FRAME_WORDS.iter().any(|word| call.contains(word)),
+                "`{call}` contains none of FRAME_WORDS"
+            );
+        }
     }
 }

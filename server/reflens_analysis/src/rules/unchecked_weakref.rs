@@ -100,6 +100,13 @@ const WEAK_FACTORIES: &[&str] = &[
 pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["weakref"]);
 
 pub(crate) fn check(checker: &mut Checker) {
+    // A name or attribute is a weak reference only once an assignment binds it to a weak
+    // reference factory's result (`global_assignments`, `module_weak_globals`, `bindings`,
+    // `class_weak_attrs` test no other statement): without one, no scope has a weak
+    // reference to dereference.
+    if !assigns_weak_reference(checker) {
+        return;
+    }
     let globals = module_weak_globals(checker);
     let mut found = Vec::new();
     let mut scan = Scan {
@@ -132,6 +139,53 @@ fn is_weak_factory(checker: &Checker, expr: &Expr) -> bool {
                 _ => false,
             }
             && checker.semantic.resolves_to(&call.func, WEAK_FACTORIES))
+}
+
+/// Whether an assignment or annotated assignment anywhere in the file (functions and classes
+/// included) binds the result of a weak reference factory.
+fn assigns_weak_reference(checker: &Checker) -> bool {
+    struct Find<'c, 'a> {
+        checker: &'c Checker<'a>,
+        found: bool,
+    }
+    impl<'a> StatementVisitor<'a> for Find<'_, '_> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if self.found {
+                return;
+            }
+            let value = match stmt {
+                Stmt::Assign(assign) => Some(&*assign.value),
+                Stmt::AnnAssign(assign) => assign.value.as_deref(),
+                _ => None,
+            };
+            if value.is_some_and(|value| is_weak_factory(self.checker, value)) {
+                self.found = true;
+                return;
+            }
+            deep(|| statement_visitor::walk_stmt(self, stmt));
+        }
+    }
+    let mut find = Find {
+        checker,
+        found: false,
+    };
+    find.visit_body(checker.suite);
+    find.found
+}
+
+/// Whether an assignment or annotated assignment of `body` (not in nested functions and
+/// classes) binds the result of a weak reference factory.
+fn binds_weak_reference(checker: &Checker, body: &[Stmt]) -> bool {
+    let mut found = false;
+    crate::helpers::walk_statements(body, &mut |stmt| {
+        let value = match stmt {
+            Stmt::Assign(assign) => Some(&*assign.value),
+            Stmt::AnnAssign(assign) => assign.value.as_deref(),
+            _ => None,
+        };
+        found |= !found && value.is_some_and(|value| is_weak_factory(checker, value));
+    });
+    found
 }
 
 /// Assignments to declared globals inside functions: (name, is a weak reference or `None`,
@@ -477,6 +531,13 @@ fn bindings(
 
 /// Attributes of `self` that hold weak references in every method of the class that sets them.
 fn class_weak_attrs(checker: &Checker, class: &ast::StmtClassDef) -> FxHashSet<String> {
+    // An attribute is weak only once a method assigns it a weak reference factory's result.
+    if !class.body.iter().any(|stmt| {
+        matches!(stmt, Stmt::FunctionDef(def)
+            if first_parameter(def).is_some() && binds_weak_reference(checker, &def.body))
+    }) {
+        return FxHashSet::default();
+    }
     struct Attrs<'c, 'a> {
         checker: &'c Checker<'a>,
         self_name: String,
@@ -659,6 +720,17 @@ impl<'a> Scan<'_, 'a> {
         outer: &Ctx,
         attrs: Option<&FxHashSet<String>>,
     ) -> Ctx {
+        // Nothing weak around and nothing weak bound here (`bindings` finds weak references
+        // only in assignments of the function's own body): nothing weak in the function. Its
+        // `self` matters only with weak attributes, so it is left out.
+        if outer.locals.is_empty()
+            && outer.held.is_empty()
+            && outer.attrs.is_empty()
+            && attrs.is_none_or(FxHashSet::is_empty)
+            && !binds_weak_reference(self.checker, &def.body)
+        {
+            return Ctx::default();
+        }
         let (weak, other, globals, held) = bindings(self.checker, def);
         let visible = |name: &&String| {
             globals.contains(*name)

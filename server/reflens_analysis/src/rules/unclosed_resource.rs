@@ -487,6 +487,12 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         alias_seen: bool,
         /// Callee names already resolved: whether the name stands for a constructor.
         names: FxHashMap<&'a str, bool>,
+        /// Where the file spells a word of [`CONSTRUCTOR_WORDS`] (see [`ConstructorWords`]).
+        words: ConstructorWords,
+        /// While bodies are skipped (no import binds a constructor under another name) and
+        /// the file is ASCII (an identifier is spelled as it reads, not NFKC-normalised):
+        /// an expression that spells no word holds no call that may create a resource.
+        prune: bool,
     }
     impl<'a> Finder<'_, 'a> {
         /// Whether `call` may create a resource, with the cheap tests first: a callee that is
@@ -527,13 +533,17 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
                     visitor::walk_parameters(self, &def.parameters);
                     // A body (nested functions included) whose text spells no constructor
                     // calls none.
-                    if self.skip_silent
-                        && let (Some(first), Some(last)) = (def.body.first(), def.body.last())
-                        && !spells_constructor(
-                            &self.checker.source[TextRange::new(first.start(), last.end())],
-                        )
-                    {
-                        return;
+                    // A docstring calls nothing: it is not searched.
+                    if self.skip_silent {
+                        let body = crate::helpers::body_without_docstring(&def.body);
+                        let (Some(first), Some(last)) = (body.first(), body.last()) else {
+                            return;
+                        };
+                        let body = TextRange::new(first.start(), last.end());
+                        self.words.scan(self.checker.source, body);
+                        if !self.words.spelled_in(body) {
+                            return;
+                        }
                     }
                     // Inside the function body, we are no longer directly in the class.
                     let outer_class = self.class.take();
@@ -577,6 +587,9 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
             if self.stack.last().is_none_or(|(_, has)| *has) {
                 return;
             }
+            if self.prune && self.skip_silent && !self.words.spelled_in(expr.range()) {
+                return;
+            }
             if let Expr::Call(call) = expr
                 && self.may_create(call)
                 && let Some((_, has)) = self.stack.last_mut()
@@ -595,6 +608,8 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
         skip_silent: true,
         alias_seen: false,
         names: FxHashMap::default(),
+        words: ConstructorWords::default(),
+        prune: checker.source.is_ascii(),
     };
     finder.visit_body(checker.suite);
     // A skipped body spells no last segment of a constructor, so it holds no import of one:
@@ -608,7 +623,7 @@ fn functions_with_resources<'a>(checker: &Checker<'a>) -> Vec<Function<'a>> {
 }
 
 /// The last segments of the names in [`CONSTRUCTORS`], and `open` (`Path.open`).
-fn constructor_last_segments() -> &'static FxHashSet<&'static str> {
+pub(crate) fn constructor_last_segments() -> &'static FxHashSet<&'static str> {
     static SEGMENTS: LazyLock<FxHashSet<&'static str>> = LazyLock::new(|| {
         CONSTRUCTORS
             .iter()
@@ -642,22 +657,87 @@ const CONSTRUCTOR_WORDS: &[&str] = &[
     "mmap",
 ];
 
-/// Whether `text` contains one of [`CONSTRUCTOR_WORDS`]: a packed (SIMD) search, which is
-/// cheap to build, or an automaton where that is unavailable.
-fn spells_constructor(text: &str) -> bool {
-    static PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
-        packed::Config::new()
-            .match_kind(packed::MatchKind::LeftmostLongest)
-            .builder()
-            .extend(CONSTRUCTOR_WORDS)
-            .build()
-    });
-    static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
-        AhoCorasick::new(CONSTRUCTOR_WORDS).expect("the constructors' words build an automaton")
-    });
-    match &*PACKED {
+/// Whether `text` contains one of [`CONSTRUCTOR_WORDS`] (a packed SIMD search, or an automaton
+/// where that is unavailable).
+pub(crate) fn spells_constructor(text: &str) -> bool {
+    match &*CONSTRUCTOR_PACKED {
         Some(searcher) => searcher.find(text).is_some(),
-        None => AUTOMATON.is_match(text),
+        None => CONSTRUCTOR_AUTOMATON.is_match(text),
+    }
+}
+
+static CONSTRUCTOR_PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
+    packed::Config::new()
+        .match_kind(packed::MatchKind::LeftmostLongest)
+        .builder()
+        .extend(CONSTRUCTOR_WORDS)
+        .build()
+});
+
+static CONSTRUCTOR_AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+        .build(CONSTRUCTOR_WORDS)
+        .expect("the constructors' words build an automaton")
+});
+
+/// Where a file's function bodies spell the words of [`CONSTRUCTOR_WORDS`]: each outermost
+/// body is searched once (a packed SIMD search, or an automaton where that is unavailable),
+/// so that whether a function body or an expression in one spells a word is a binary search.
+/// Text outside functions is not searched: no call there is looked at.
+#[derive(Default)]
+struct ConstructorWords {
+    /// The start and end of the word at each offset where one starts, in order (no word is a
+    /// prefix of another, so one word at most starts at an offset).
+    found: Vec<(TextSize, TextSize)>,
+    /// The text searched last.
+    scanned: TextRange,
+}
+
+impl ConstructorWords {
+    /// Searches `range` unless it was searched already.
+    fn scan(&mut self, source: &str, range: TextRange) {
+        if self.scanned.contains_range(range) {
+            return;
+        }
+        // Bodies are met in order, nested ones inside the last one searched; otherwise (not
+        // expected) the range is searched again and the words kept in order, once each.
+        let in_order = range.start() >= self.scanned.end();
+        let mut at = range.start().to_usize();
+        let end = range.end().to_usize();
+        // Each search starts one byte after the previous match's start: every offset where
+        // a word starts is found.
+        while at < end {
+            let span = aho_corasick::Span::from(at..end);
+            let next = match &*CONSTRUCTOR_PACKED {
+                Some(searcher) => searcher.find_in(source, span).map(|m| (m.start(), m.end())),
+                None => CONSTRUCTOR_AUTOMATON
+                    .find(aho_corasick::Input::new(source).span(span))
+                    .map(|m| (m.start(), m.end())),
+            };
+            let Some((start, stop)) = next else {
+                break;
+            };
+            self.found
+                .push((TextSize::new(start as u32), TextSize::new(stop as u32)));
+            at = start + 1;
+        }
+        if !in_order {
+            self.found.sort_unstable();
+            self.found.dedup();
+        }
+        self.scanned = range;
+    }
+
+    /// Whether the text of `range` contains one of the words.
+    fn spelled_in(&self, range: TextRange) -> bool {
+        let first = self
+            .found
+            .partition_point(|(start, _)| *start < range.start());
+        self.found[first..]
+            .iter()
+            .take_while(|(start, _)| *start < range.end())
+            .any(|(_, end)| *end <= range.end())
     }
 }
 
