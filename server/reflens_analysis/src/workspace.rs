@@ -486,12 +486,9 @@ impl<'a> Extractor<'_, 'a> {
 
     /// Whether a call that gives a fact may be written in `range` (see `calls_at`).
     fn may_call_in(&self, range: TextRange) -> bool {
-        self.calls_at.as_ref().is_none_or(|calls_at| {
-            let next = calls_at.partition_point(|&offset| offset < range.start());
-            calls_at
-                .get(next)
-                .is_some_and(|&offset| offset < range.end())
-        })
+        self.calls_at
+            .as_ref()
+            .is_none_or(|calls_at| crate::helpers::any_within(calls_at, range))
     }
 
     fn weakly_referenced(&mut self, expr: &Expr) {
