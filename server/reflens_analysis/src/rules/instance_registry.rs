@@ -421,6 +421,27 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
                 return false;
             }
             let range = stmt.range();
+            let text = checker.slice(range);
+            if text.is_ascii() {
+                // No name beyond ASCII here: find each container name's spellings in the text
+                // (a fast substring search), then read the tokens there. The same tokens as
+                // the loop below: a name token's text is found where the token starts.
+                return names.iter().any(|name| {
+                    text.contains(name)
+                        && text.match_indices(name).any(|(offset, _)| {
+                            let at = range.start() + TextSize::try_from(offset).unwrap_or_default();
+                            let i = tokens.partition_point(|token| token.start() < at);
+                            tokens.get(i).is_some_and(|token| {
+                                token.start() == at
+                                    && token.range().len()
+                                        == TextSize::try_from(name.len()).unwrap_or_default()
+                                    && (token.kind() == TokenKind::Name
+                                        || token.kind().is_soft_keyword())
+                                    && may_be_store(checker, tokens, i, &receivers)
+                            })
+                        })
+                });
+            }
             let first = tokens.partition_point(|token| token.start() < range.start());
             let mut non_ascii = false;
             let found = tokens[first..]
