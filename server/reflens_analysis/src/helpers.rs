@@ -483,3 +483,20 @@ pub fn skip_balanced(rest: &mut &[Token], open: TokenKind, close: TokenKind) -> 
     }
     false
 }
+
+/// The index of the token that spells the text starting at `at` (skipping the empty tokens, a
+/// `Dedent`, that start there too), if one starts there.
+pub fn token_at(tokens: &[Token], at: ruff_text_size::TextSize) -> Option<usize> {
+    use ruff_text_size::Ranged;
+    let mut i = tokens.partition_point(|token| token.start() < at);
+    while let Some(token) = tokens.get(i) {
+        if token.start() != at {
+            return None;
+        }
+        if !token.range().is_empty() {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}

@@ -12,7 +12,7 @@ use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
 use crate::helpers::{
     MethodKind, deep, first_parameter, instantiated_at_module_level, is_long_lived_class,
-    method_kind, name_after_dot, name_of, parens_before, skip_closing, walk_classes,
+    method_kind, name_after_dot, name_of, parens_before, skip_closing, token_at, walk_classes,
     walk_statements,
 };
 use crate::registry::Rule;
@@ -416,12 +416,11 @@ fn bus_call_spelled(checker: &Checker, start: TextSize, text: &str, bus: &str) -
     let len = TextSize::try_from(bus.len()).unwrap_or_default();
     text.match_indices(bus).any(|(offset, _)| {
         let at = start + TextSize::try_from(offset).unwrap_or_default();
-        let i = tokens.partition_point(|token| token.start() < at);
-        let Some(token) = tokens.get(i) else {
+        let Some(i) = token_at(tokens, at) else {
             return false;
         };
-        if token.start() != at
-            || token.range().len() != len
+        let token = &tokens[i];
+        if token.range().len() != len
             || !(token.kind() == TokenKind::Name || token.kind().is_soft_keyword())
         {
             return false;
@@ -1106,4 +1105,35 @@ fn weak_key_diagnostic(_checker: &Checker, range: TextRange, dict: &str, key: &s
     Diagnostic::new(Rule::BoundMethodRegistered, range, message).with_note(format!(
         "No automatic fix: store a value that does not refer to `{key}` (the method's function and call it with the key, or the data it needs)."
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Rule, RuleSet, Settings, analyze};
+
+    fn findings(source: &str) -> usize {
+        let settings = Settings::with_rules(
+            [Rule::BoundMethodRegistered]
+                .into_iter()
+                .collect::<RuleSet>(),
+        );
+        analyze(source, &settings).len()
+    }
+
+    /// A bus call whose name token follows a `Dedent` (an empty token that starts where the
+    /// name does) is still seen by the token pre-check.
+    #[test]
+    fn bus_call_first_on_its_line_after_a_block() {
+        let source = "_bus = []\n\nclass A:\n    def start(self):\n        if self:\n            pass\n        _bus.append(self.on_event)\n\n    def on_event(self):\n        pass\n";
+        assert_eq!(findings(source), 1);
+    }
+
+    /// A class after another one (its `class` keyword follows a `Dedent`) is still found: its
+    /// class method is not bound to the instance.
+    #[test]
+    fn second_class_of_the_file_is_found() {
+        let source = "import weakref\n\nclass A:\n    x = 1\n\nclass T:\n    def __init__(self, name):\n        self._f = weakref.finalize(self, self._cleanup, name)\n\n    @classmethod\n    def _cleanup(cls, name):\n        pass\n";
+        assert_eq!(findings(source), 0);
+        assert_eq!(findings(&source.replace("    @classmethod\n", "")), 1);
+    }
 }

@@ -13,7 +13,8 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
     MethodKind, NewContainer, deep, first_parameter, is_long_lived_class, method_kind,
-    name_after_dot, new_container, parens_before, skip_balanced, skip_closing, walk_classes,
+    name_after_dot, new_container, parens_before, skip_balanced, skip_closing, token_at,
+    walk_classes,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -430,11 +431,10 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
                     text.contains(name)
                         && text.match_indices(name).any(|(offset, _)| {
                             let at = range.start() + TextSize::try_from(offset).unwrap_or_default();
-                            let i = tokens.partition_point(|token| token.start() < at);
-                            tokens.get(i).is_some_and(|token| {
-                                token.start() == at
-                                    && token.range().len()
-                                        == TextSize::try_from(name.len()).unwrap_or_default()
+                            token_at(tokens, at).is_some_and(|i| {
+                                let token = &tokens[i];
+                                token.range().len()
+                                    == TextSize::try_from(name.len()).unwrap_or_default()
                                     && (token.kind() == TokenKind::Name
                                         || token.kind().is_soft_keyword())
                                     && may_be_store(checker, tokens, i, &receivers)
@@ -2843,6 +2843,17 @@ fn short(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::short;
+    use crate::{Rule, RuleSet, Settings, analyze};
+
+    /// The pre-check finds a store whose name token follows a `Dedent` (an empty token that
+    /// starts where the name does).
+    #[test]
+    fn store_first_on_its_line_after_a_block() {
+        let source = "_registry = []\n\nclass A:\n    def __init__(self):\n        if self:\n            pass\n        _registry.append(self)\n";
+        let settings =
+            Settings::with_rules([Rule::InstanceRegistry].into_iter().collect::<RuleSet>());
+        assert_eq!(analyze(source, &settings).len(), 1);
+    }
 
     #[test]
     fn short_snippets() {
