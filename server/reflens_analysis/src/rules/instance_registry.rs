@@ -416,14 +416,27 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
         lengths |= 1u64 << name.len().min(63);
         first_bytes[usize::from(name.as_bytes().first().copied().unwrap_or(0))] = true;
     }
+    // The names spelled somewhere in the class, when its text is ASCII (every statement's then
+    // is): the others cannot be in its statements.
+    let mut in_class: Vec<&str> = Vec::new();
     classes.iter().any(|class| {
+        let class_text = checker.slice(class.range());
+        let class_ascii = class_text.is_ascii();
+        if class_ascii {
+            in_class.clear();
+            in_class.extend(names.iter().filter(|name| class_text.contains(**name)));
+            if in_class.is_empty() {
+                return false;
+            }
+        }
         class.body.iter().any(|stmt| {
             if !can_hold_method(stmt) {
                 return false;
             }
             let range = stmt.range();
             let text = checker.slice(range);
-            if text.is_ascii() {
+            if class_ascii {
+                let names = &in_class;
                 // No name beyond ASCII here: find each container name's spellings in the text
                 // (a fast substring search), then read the tokens there. The same tokens as
                 // the loop below: a name token's text is found where the token starts.
