@@ -115,9 +115,7 @@ pub(crate) fn check(checker: &mut Checker) {
             let Some(this) = first_parameter(def) else {
                 continue;
             };
-            if !may_store(checker.slice(def))
-                || !has_container_store(&def.body)
-                || method_kind(checker, def) != MethodKind::Instance
+            if !has_container_store(&def.body) || method_kind(checker, def) != MethodKind::Instance
             {
                 continue;
             }
@@ -286,44 +284,6 @@ fn stored_values<'a>(stmt: &'a Stmt, mut f: impl FnMut(&'a str, &'a Expr, &'a st
         }
         _ => {}
     }
-}
-
-/// Whether a function's text can hold a statement that [`stored_values`] accepts: a call of
-/// `append`, `add`, `appendleft`, `insert` or `setdefault` spells one of `append`, `add`,
-/// `insert`, `setdefault`; an assignment to a subscription has a `]` followed by `=` (not
-/// `==`), with only spaces, closing parentheses and line continuations between them, or by a
-/// comment (inside parentheses). Text beyond ASCII always may (identifiers are compared after
-/// NFKC normalization).
-fn may_store(text: &str) -> bool {
-    if !text.is_ascii() {
-        return true;
-    }
-    if ["append", "add", "insert", "setdefault"]
-        .iter()
-        .any(|word| text.contains(word))
-    {
-        return true;
-    }
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(found) = text[from..].find(']') {
-        let mut at = from + found + 1;
-        while at < bytes.len()
-            && matches!(
-                bytes[at],
-                b' ' | b'\t' | b'\x0c' | b'\\' | b'\r' | b'\n' | b')'
-            )
-        {
-            at += 1;
-        }
-        match bytes.get(at) {
-            Some(b'#') => return true,
-            Some(b'=') if bytes.get(at + 1) != Some(&b'=') => return true,
-            _ => {}
-        }
-        from = at.max(from + found + 1);
-    }
-    false
 }
 
 /// Whether a statement of `body` (outside nested functions and classes) stores into a
