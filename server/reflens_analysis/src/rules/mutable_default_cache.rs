@@ -120,9 +120,9 @@ pub(crate) fn check(checker: &mut Checker) {
     // Most files have no mutable default at all: find out with a walk over statements only
     // (lambdas, the only other place for defaults, need the full walk; a lambda's tokens tell
     // first whether it has a default at all).
-    if !(checker.source.contains("lambda") && any_lambda_with_default(checker.tokens))
-        && !any_def_with_mutable_default(checker)
-    {
+    let lambda_with_default =
+        checker.source.contains("lambda") && any_lambda_with_default(checker.tokens);
+    if !lambda_with_default && !any_def_with_mutable_default(checker) {
         return;
     }
     let mut finder = Finder {
