@@ -408,6 +408,11 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
     if names.is_empty() || receivers.is_empty() {
         return false;
     }
+    names.sort_unstable();
+    names.dedup();
+    // With many names, one look-up per name token (below) costs less than a substring search
+    // per name.
+    let many: Option<FxHashSet<&str>> = (names.len() > 8).then(|| names.iter().copied().collect());
     let tokens: &[Token] = checker.tokens;
     // A quick first filter on a name token: its length and first byte.
     let mut lengths = 0u64;
@@ -421,7 +426,7 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
     let mut in_class: Vec<&str> = Vec::new();
     classes.iter().any(|class| {
         let class_text = checker.slice(class.range());
-        let class_ascii = class_text.is_ascii();
+        let class_ascii = many.is_none() && class_text.is_ascii();
         if class_ascii {
             in_class.clear();
             in_class.extend(names.iter().filter(|name| class_text.contains(**name)));
@@ -476,7 +481,10 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
                             .as_bytes()
                             .first()
                             .is_some_and(|&byte| first_bytes[usize::from(byte)])
-                        && names.contains(&text)
+                        && match &many {
+                            Some(set) => set.contains(text),
+                            None => names.contains(&text),
+                        }
                         && may_be_store(checker, tokens, first + i, &receivers)
                 });
             found || non_ascii
