@@ -753,6 +753,18 @@ impl Semantic<'_> {
     }
 }
 
+impl<'a> Semantic<'a> {
+    /// The local names that imports bind (at module level or nested, as
+    /// [`Semantic::qualified_name`] resolves them), each with the qualified name it stands for.
+    /// A name that resolves to `m.f` (not a builtin) starts with one of these whose qualified
+    /// name is `m.f` or a prefix of it by whole segments.
+    pub fn imported_names(&self) -> impl Iterator<Item = (&'a str, &str)> + '_ {
+        self.imports
+            .iter()
+            .map(|(local, qualified)| (*local, qualified.as_str()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -526,3 +526,20 @@ pub fn any_within(
     let i = positions.partition_point(|&pos| pos < range.start());
     positions.get(i).is_some_and(|&pos| pos < range.end())
 }
+
+/// The index of the token that spells the text starting at `at` (skipping the empty tokens, a
+/// `Dedent`, that start there too), if one starts there.
+pub fn token_at(tokens: &[Token], at: ruff_text_size::TextSize) -> Option<usize> {
+    use ruff_text_size::Ranged;
+    let mut i = tokens.partition_point(|token| token.start() < at);
+    while let Some(token) = tokens.get(i) {
+        if token.start() != at {
+            return None;
+        }
+        if !token.range().is_empty() {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}

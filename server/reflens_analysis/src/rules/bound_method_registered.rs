@@ -2,16 +2,18 @@ use std::cell::OnceCell;
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
+use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::visitor::{Visitor, walk_expr, walk_stmt};
 use ruff_python_ast::{self as ast, Expr, Stmt};
-use ruff_text_size::{Ranged, TextRange};
+use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
 use crate::helpers::{
     MethodKind, deep, first_parameter, instantiated_at_module_level, is_long_lived_class,
-    method_kind, name_of, walk_classes, walk_statements,
+    method_kind, name_after_dot, name_of, parens_before, skip_closing, token_at, walk_classes,
+    walk_statements,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -258,7 +260,24 @@ const HOOK_ATTRS: &[&str] = &[
 ];
 
 pub(crate) fn check(checker: &mut Checker) {
-    let words = Words::of(checker.source);
+    let mut words = Words::of(checker.source);
+    // `weakref.finalize` resolves through an import of `weakref` or of `weakref.finalize`.
+    words.finalize = words.finalize
+        && checker
+            .semantic
+            .imported_names()
+            .any(|(_, qualified)| matches!(qualified, "weakref" | "weakref.finalize"));
+    // How the registration functions and hooks can be spelled in a method (see `spellings`).
+    let registry_spellings = if words.calls {
+        spellings(checker, REGISTRIES.iter().map(|(name, _, _)| *name))
+    } else {
+        Vec::new()
+    };
+    let hook_spellings = if words.hooks {
+        spellings(checker, HOOKS.iter().copied())
+    } else {
+        Vec::new()
+    };
     // Module-level names that can be a bus (for some method of `BUS_METHODS`): a method
     // whose text spells none of them cannot register with a bus.
     let buses = module_level_buses(checker);
@@ -272,18 +291,29 @@ pub(crate) fn check(checker: &mut Checker) {
             let Some(this) = first_parameter(def) else {
                 continue;
             };
-            let buses_here = !buses.is_empty() && {
-                let text = checker.slice(def);
-                buses.iter().any(|bus| text.contains(bus))
+            let text = checker.slice(def);
+            let buses_here = !buses.is_empty()
+                && buses
+                    .iter()
+                    .any(|bus| bus_call_spelled(checker, def.start(), text, bus));
+            let spelled = |spellings: &[(&str, Option<&str>)]| {
+                spellings.iter().any(|(local, last)| {
+                    text.contains(local) && last.is_none_or(|last| text.contains(last))
+                })
             };
-            if !words.calls && !words.hooks && !buses_here {
+            let here = Words {
+                calls: words.calls && spelled(&registry_spellings),
+                hooks: words.hooks && spelled(&hook_spellings),
+                ..words
+            };
+            if !here.calls && !here.hooks && !buses_here {
                 continue;
             }
             let mut visitor = MethodVisitor {
                 checker,
                 class,
                 this,
-                words,
+                words: here,
                 buses: buses_here,
                 closures: Closures::of(&def.body, this),
                 registrations: Vec::new(),
@@ -339,6 +369,74 @@ pub(crate) fn check(checker: &mut Checker) {
     for diagnostic in found {
         checker.report(diagnostic);
     }
+}
+
+/// How a call of (or an assignment to) one of `names` can be spelled: the local name its
+/// expression starts with, bound by an import whose qualified name is the whole name or a
+/// prefix of it by segments, and then the name's last segment, spelled as an attribute
+/// (`None` when the import binds the whole name). A method whose text spells none of them
+/// (both parts) has no expression that resolves to one of `names` (none is a builtin).
+fn spellings<'a>(
+    checker: &Checker<'a>,
+    names: impl Iterator<Item = &'static str> + Clone,
+) -> Vec<(&'a str, Option<&'static str>)> {
+    let mut out = Vec::new();
+    for (local, qualified) in checker.semantic.imported_names() {
+        for name in names.clone() {
+            let spelling = if name == qualified {
+                (local, None)
+            } else if name.len() > qualified.len()
+                && name.starts_with(qualified)
+                && name.as_bytes()[qualified.len()] == b'.'
+            {
+                (local, name.rsplit('.').next())
+            } else {
+                continue;
+            };
+            if !out.contains(&spelling) {
+                out.push(spelling);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `text`, a method's text starting at `start`, may call a method of `bus`:
+/// `bus.m` with `m` one of [`BUS_METHODS`] (or not a plain name), parentheses around `bus`
+/// allowed. In a text beyond ASCII (identifiers are compared after NFKC normalization), any
+/// spelling of `bus` counts.
+fn bus_call_spelled(checker: &Checker, start: TextSize, text: &str, bus: &str) -> bool {
+    if !text.contains(bus) {
+        return false;
+    }
+    if !text.is_ascii() {
+        return true;
+    }
+    let tokens: &[Token] = checker.tokens;
+    let len = TextSize::try_from(bus.len()).unwrap_or_default();
+    text.match_indices(bus).any(|(offset, _)| {
+        let at = start + TextSize::try_from(offset).unwrap_or_default();
+        let Some(i) = token_at(tokens, at) else {
+            return false;
+        };
+        let token = &tokens[i];
+        if token.range().len() != len
+            || !(token.kind() == TokenKind::Name || token.kind().is_soft_keyword())
+        {
+            return false;
+        }
+        let (mut open, _) = parens_before(&tokens[..i]);
+        let mut rest = &tokens[i + 1..];
+        skip_closing(&mut rest, &mut open);
+        match rest.first().map(Token::kind) {
+            Some(TokenKind::Dot) => {
+                rest = &rest[1..];
+                name_after_dot(checker.source, &mut rest)
+                    .is_none_or(|method| BUS_METHODS.contains(&method))
+            }
+            _ => false,
+        }
+    })
 }
 
 /// Names that may be a module-level bus: bound at module level (outside functions and
@@ -581,6 +679,11 @@ impl<'a> Visitor<'a> for MethodVisitor<'_, 'a> {
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
+        // Only calls can register (hooks are assigned by statements, which no expression
+        // holds).
+        if !self.words.calls && !self.buses {
+            return;
+        }
         if let Expr::Call(call) = expr {
             self.check_call(call);
         }
@@ -1002,4 +1105,35 @@ fn weak_key_diagnostic(_checker: &Checker, range: TextRange, dict: &str, key: &s
     Diagnostic::new(Rule::BoundMethodRegistered, range, message).with_note(format!(
         "No automatic fix: store a value that does not refer to `{key}` (the method's function and call it with the key, or the data it needs)."
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Rule, RuleSet, Settings, analyze};
+
+    fn findings(source: &str) -> usize {
+        let settings = Settings::with_rules(
+            [Rule::BoundMethodRegistered]
+                .into_iter()
+                .collect::<RuleSet>(),
+        );
+        analyze(source, &settings).len()
+    }
+
+    /// A bus call whose name token follows a `Dedent` (an empty token that starts where the
+    /// name does) is still seen by the token pre-check.
+    #[test]
+    fn bus_call_first_on_its_line_after_a_block() {
+        let source = "_bus = []\n\nclass A:\n    def start(self):\n        if self:\n            pass\n        _bus.append(self.on_event)\n\n    def on_event(self):\n        pass\n";
+        assert_eq!(findings(source), 1);
+    }
+
+    /// A class after another one (its `class` keyword follows a `Dedent`) is still found: its
+    /// class method is not bound to the instance.
+    #[test]
+    fn second_class_of_the_file_is_found() {
+        let source = "import weakref\n\nclass A:\n    x = 1\n\nclass T:\n    def __init__(self, name):\n        self._f = weakref.finalize(self, self._cleanup, name)\n\n    @classmethod\n    def _cleanup(cls, name):\n        pass\n";
+        assert_eq!(findings(source), 0);
+        assert_eq!(findings(&source.replace("    @classmethod\n", "")), 1);
+    }
 }

@@ -13,7 +13,8 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
     MethodKind, NewContainer, deep, first_parameter, is_long_lived_class, method_kind,
-    name_after_dot, new_container, parens_before, skip_balanced, skip_closing, walk_classes,
+    name_after_dot, new_container, parens_before, skip_balanced, skip_closing, token_at,
+    walk_classes,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -407,6 +408,11 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
     if names.is_empty() || receivers.is_empty() {
         return false;
     }
+    names.sort_unstable();
+    names.dedup();
+    // With many names, one look-up per name token (below) costs less than a substring search
+    // per name.
+    let many: Option<FxHashSet<&str>> = (names.len() > 8).then(|| names.iter().copied().collect());
     let tokens: &[Token] = checker.tokens;
     // A quick first filter on a name token: its length and first byte.
     let mut lengths = 0u64;
@@ -415,12 +421,45 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
         lengths |= 1u64 << name.len().min(63);
         first_bytes[usize::from(name.as_bytes().first().copied().unwrap_or(0))] = true;
     }
+    // The names spelled somewhere in the class, when its text is ASCII (every statement's then
+    // is): the others cannot be in its statements.
+    let mut in_class: Vec<&str> = Vec::new();
     classes.iter().any(|class| {
+        let class_text = checker.slice(class.range());
+        let class_ascii = many.is_none() && class_text.is_ascii();
+        if class_ascii {
+            in_class.clear();
+            in_class.extend(names.iter().filter(|name| class_text.contains(**name)));
+            if in_class.is_empty() {
+                return false;
+            }
+        }
         class.body.iter().any(|stmt| {
             if !can_hold_method(stmt) {
                 return false;
             }
             let range = stmt.range();
+            let text = checker.slice(range);
+            if class_ascii {
+                let names = &in_class;
+                // No name beyond ASCII here: find each container name's spellings in the text
+                // (a fast substring search), then read the tokens there. The same tokens as
+                // the loop below: a name token's text is found where the token starts.
+                return names.iter().any(|name| {
+                    text.contains(name)
+                        && text.match_indices(name).any(|(offset, _)| {
+                            let at = range.start() + TextSize::try_from(offset).unwrap_or_default();
+                            token_at(tokens, at).is_some_and(|i| {
+                                let token = &tokens[i];
+                                token.range().len()
+                                    == TextSize::try_from(name.len()).unwrap_or_default()
+                                    && (token.kind() == TokenKind::Name
+                                        || token.kind().is_soft_keyword())
+                                    && may_be_store(checker, tokens, i, &receivers)
+                            })
+                        })
+                });
+            }
             let first = tokens.partition_point(|token| token.start() < range.start());
             let mut non_ascii = false;
             let found = tokens[first..]
@@ -442,7 +481,10 @@ fn may_store_self(checker: &Checker, module: &[Container], classes: &[&ast::Stmt
                             .as_bytes()
                             .first()
                             .is_some_and(|&byte| first_bytes[usize::from(byte)])
-                        && names.contains(&text)
+                        && match &many {
+                            Some(set) => set.contains(text),
+                            None => names.contains(&text),
+                        }
                         && may_be_store(checker, tokens, first + i, &receivers)
                 });
             found || non_ascii
@@ -2822,6 +2864,17 @@ fn short(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::short;
+    use crate::{Rule, RuleSet, Settings, analyze};
+
+    /// The pre-check finds a store whose name token follows a `Dedent` (an empty token that
+    /// starts where the name does).
+    #[test]
+    fn store_first_on_its_line_after_a_block() {
+        let source = "_registry = []\n\nclass A:\n    def __init__(self):\n        if self:\n            pass\n        _registry.append(self)\n";
+        let settings =
+            Settings::with_rules([Rule::InstanceRegistry].into_iter().collect::<RuleSet>());
+        assert_eq!(analyze(source, &settings).len(), 1);
+    }
 
     #[test]
     fn short_snippets() {

@@ -118,8 +118,11 @@ pub(crate) const TRIGGERS: Triggers = Triggers::Always;
 
 pub(crate) fn check(checker: &mut Checker) {
     // Most files have no mutable default at all: find out with a walk over statements only
-    // (lambdas, the only other place for defaults, need the full walk).
-    if !checker.source.contains("lambda") && !any_def_with_mutable_default(checker) {
+    // (lambdas, the only other place for defaults, need the full walk; a lambda's tokens tell
+    // first whether it has a default at all).
+    let lambda_with_default =
+        checker.source.contains("lambda") && any_lambda_with_default(checker.tokens);
+    if !lambda_with_default && !any_def_with_mutable_default(checker) {
         return;
     }
     let mut finder = Finder {
@@ -134,6 +137,37 @@ pub(crate) fn check(checker: &mut Checker) {
     for diagnostic in found {
         checker.report(diagnostic);
     }
+}
+
+/// Whether some `lambda` may have a parameter with a default: one with a default has an `=`
+/// between `lambda` and its `:`, outside brackets (a default's own brackets, and the `:` of a
+/// dict display or slice in it, are nested; a lambda nested unparenthesised in a default comes
+/// after that default's `=`). A lambda whose `:` is not found (the parser repaired it) counts
+/// as having one.
+fn any_lambda_with_default(tokens: &[Token]) -> bool {
+    tokens.iter().enumerate().any(|(index, token)| {
+        if token.kind() != TokenKind::Lambda {
+            return false;
+        }
+        let mut depth = 0usize;
+        for token in &tokens[index + 1..] {
+            match token.kind() {
+                TokenKind::Lpar | TokenKind::Lsqb | TokenKind::Lbrace => depth += 1,
+                TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace => {
+                    // A closing bracket of the enclosing expression: the lambda ended early.
+                    if depth == 0 {
+                        return true;
+                    }
+                    depth -= 1;
+                }
+                TokenKind::Equal if depth == 0 => return true,
+                TokenKind::Colon if depth == 0 => return false,
+                TokenKind::Newline => return true,
+                _ => {}
+            }
+        }
+        true
+    })
 }
 
 fn any_def_with_mutable_default(checker: &Checker) -> bool {

@@ -146,9 +146,38 @@ fn with_lowercase<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
     }
 }
 
+/// Which bytes start one of `words`.
+const fn first_bytes(words: &[&str]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < words.len() {
+        table[words[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+const CONTAINER_FIRST: [bool; 256] = first_bytes(CONTAINER_WORDS);
+const METHOD_FIRST: [bool; 256] = first_bytes(METHOD_WORDS);
+const REMOVAL_FIRST: [bool; 256] = first_bytes(REMOVAL_WORDS);
+
+/// Whether `lower` contains one of `words` (all lowercase ASCII; `first` is
+/// [`first_bytes`] of them): the same answer as `words.iter().any(|w| lower.contains(w))`,
+/// without setting up a substring search per word (these tests run on every method name of
+/// the file).
+fn contains_any(lower: &str, words: &[&str], first: &[bool; 256]) -> bool {
+    let bytes = lower.as_bytes();
+    (0..bytes.len()).any(|start| {
+        first[usize::from(bytes[start])] && {
+            let rest = &bytes[start..];
+            words.iter().any(|word| rest.starts_with(word.as_bytes()))
+        }
+    })
+}
+
 fn is_subscription_container(name: &str) -> bool {
     with_lowercase(name, |lower| {
-        CONTAINER_WORDS.iter().any(|word| lower.contains(word))
+        contains_any(lower, CONTAINER_WORDS, &CONTAINER_FIRST)
     })
 }
 
@@ -160,14 +189,13 @@ fn is_subscription_method(name: &str) -> bool {
         if lower.starts_with("un") || lower.starts_with("remove") || lower.starts_with("dis") {
             return false;
         }
-        matches!(lower, "on" | "add" | "bind")
-            || METHOD_WORDS.iter().any(|word| lower.contains(word))
+        matches!(lower, "on" | "add" | "bind") || contains_any(lower, METHOD_WORDS, &METHOD_FIRST)
     })
 }
 
 fn is_removal_method(name: &str) -> bool {
     with_lowercase(name.trim_start_matches('_'), |lower| {
-        lower == "off" || REMOVAL_WORDS.iter().any(|word| lower.contains(word))
+        lower == "off" || contains_any(lower, REMOVAL_WORDS, &REMOVAL_FIRST)
     })
 }
 

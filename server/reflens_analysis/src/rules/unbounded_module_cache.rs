@@ -1,3 +1,5 @@
+use std::cell::OnceCell;
+
 use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
@@ -162,7 +164,6 @@ pub(crate) fn check(checker: &mut Checker) {
         return;
     }
     let names: FxHashSet<&str> = candidates.iter().map(|(n, _, _)| n.id.as_str()).collect();
-    let import_time = import_time_functions(checker.suite);
     let mut usage = Usage {
         checker,
         kinds: candidates
@@ -172,7 +173,7 @@ pub(crate) fn check(checker: &mut Checker) {
         names: &names,
         facts: FxHashMap::default(),
         functions: Vec::new(),
-        import_time: &import_time,
+        import_time: OnceCell::new(),
     };
     for stmt in checker.suite {
         usage.visit_stmt(stmt);
@@ -270,8 +271,11 @@ struct Facts {
 
 struct FunctionScope<'a> {
     def: &'a ast::StmtFunctionDef,
-    /// Growth here is not a finding (decorator, registration, import-time only).
-    exempt: bool,
+    /// Defined at module level (only such a function can run at import time only).
+    top_level: bool,
+    /// Growth here is not a finding (decorator, registration, import-time only): decided
+    /// only once growth is found in it (rare), see [`Usage::grow`].
+    exempt: OnceCell<bool>,
 }
 
 struct Usage<'c, 'a> {
@@ -280,7 +284,8 @@ struct Usage<'c, 'a> {
     names: &'c FxHashSet<&'c str>,
     facts: FxHashMap<String, Facts>,
     functions: Vec<FunctionScope<'a>>,
-    import_time: &'c FxHashSet<String>,
+    /// [`import_time_functions`], walked only when an exemption needs it.
+    import_time: OnceCell<FxHashSet<String>>,
 }
 
 impl<'a> Usage<'_, 'a> {
@@ -300,9 +305,6 @@ impl<'a> Usage<'_, 'a> {
         let Some(scope) = self.functions.last() else {
             return; // module level: import time
         };
-        if self.functions.iter().any(|scope| scope.exempt) {
-            return;
-        }
         // Closed keys (or items, for lists and sets) make a small, fixed set of entries.
         let decisive = key.or(item);
         if decisive.is_none_or(|expr| is_closed(expr, scope.def)) {
@@ -331,6 +333,15 @@ impl<'a> Usage<'_, 'a> {
         let sequence =
             matches!(kind, Some(NewContainer::List | NewContainer::Deque)) && key.is_none();
         if !(identity_key || user_class_value || sequence) {
+            return;
+        }
+        // Last (it walks the function, and perhaps the module): growth in an exempt function,
+        // or in a function nested in one, is not a finding.
+        if self.functions.iter().any(|scope| {
+            *scope
+                .exempt
+                .get_or_init(|| self.exempt(scope.def, scope.top_level))
+        }) {
             return;
         }
         let function = scope.def.name.to_string();
@@ -368,7 +379,7 @@ impl<'a> Usage<'_, 'a> {
         }
     }
 
-    fn exempt(&self, def: &ast::StmtFunctionDef) -> bool {
+    fn exempt(&self, def: &ast::StmtFunctionDef, top_level: bool) -> bool {
         let name = def.name.as_str().to_ascii_lowercase();
         if name.contains("regist") || name.contains("install") {
             return true;
@@ -386,7 +397,12 @@ impl<'a> Usage<'_, 'a> {
         }) {
             return true;
         }
-        if self.functions.is_empty() && self.import_time.contains(def.name.as_str()) {
+        if top_level
+            && self
+                .import_time
+                .get_or_init(|| import_time_functions(self.checker.suite))
+                .contains(def.name.as_str())
+        {
             return true;
         }
         // A decorator returns its argument (or a function it defines around it).
@@ -444,8 +460,12 @@ impl<'a> Visitor<'a> for Usage<'_, 'a> {
                 for decorator in &def.decorator_list {
                     self.visit_decorator(decorator);
                 }
-                let exempt = self.exempt(def);
-                self.functions.push(FunctionScope { def, exempt });
+                let top_level = self.functions.is_empty();
+                self.functions.push(FunctionScope {
+                    def,
+                    top_level,
+                    exempt: OnceCell::new(),
+                });
                 for stmt in &def.body {
                     deep(|| self.visit_stmt(stmt));
                 }
