@@ -32,6 +32,7 @@ pub enum Triggers {
 /// automaton with the other words they would be reported all over every file, and the
 /// automaton's fast (SIMD) search would keep stopping at them.
 const COMMON_WORDS: &[&str] = &[
+    "except",
     "open",
     "del ",
     "close",
@@ -41,6 +42,7 @@ const COMMON_WORDS: &[&str] = &[
     "stop",
     ".clear(",
     "send",
+    "stack",
     "disable",
     "socket",
     "threading",
