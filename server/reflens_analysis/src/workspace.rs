@@ -328,21 +328,38 @@ pub(crate) fn extract_with<'a>(
         module: module.to_owned(),
         ..ModuleFacts::default()
     };
-    let names = CallNames::scan(source, tokens);
-    let weak_containers = if names.weak_container {
+    // A call that resolves through an import need not spell a method name (`ref(x)` after
+    // `from weakref import ref as ref`, `c(f)` after `from contextlib import closing as c`):
+    // those targets' last segments and local aliases count as names too.
+    let imports_weakref_or_contextlib = ["weakref", "_weakref", "contextlib"]
+        .iter()
+        .any(|module| semantic.imports_from(module));
+    let mut resolved: Vec<&str> = Vec::new();
+    if imports_weakref_or_contextlib {
+        resolved.extend(["ref", "proxy", "finalize", "WeakMethod", "closing"]);
+        resolved.extend(
+            semantic
+                .imported_names()
+                .filter(|(_, qualified)| RESOLVED_CALLS.contains(qualified))
+                .map(|(local, _)| local),
+        );
+    }
+    // Tokens spell names as written; the tree holds them NFKC-normalised, which only differs
+    // outside ASCII: there, every expression is walked.
+    let names = source
+        .is_ascii()
+        .then(|| CallNames::scan(source, tokens, &resolved));
+    let weak_containers = if names.as_ref().is_none_or(|names| names.weak_container) {
         weak_containers(suite)
     } else {
         FxHashSet::default()
     };
-    // A call that resolves through an import (`ref(x)` after `from weakref import ref`) need not
-    // spell a method name: then every expression is walked.
-    let imports_weakref_or_contextlib = ["weakref", "_weakref", "contextlib"]
-        .iter()
-        .any(|module| semantic.imports_from(module));
-    let calls_at = (!imports_weakref_or_contextlib).then_some(if weak_containers.is_empty() {
-        names.methods
-    } else {
-        names.methods_and_add
+    let calls_at = names.map(|names| {
+        if weak_containers.is_empty() {
+            names.methods
+        } else {
+            names.methods_and_add
+        }
     });
     let mut extractor = Extractor {
         semantic,
@@ -738,8 +755,19 @@ struct CallNames {
     weak_container: bool,
 }
 
+/// The calls [`Extractor::visit_expr`] resolves through imports.
+const RESOLVED_CALLS: &[&str] = &[
+    "weakref.ref",
+    "weakref.proxy",
+    "weakref.finalize",
+    "_weakref.ref",
+    "weakref.WeakMethod",
+    "contextlib.closing",
+];
+
 impl CallNames {
-    fn scan(source: &str, tokens: &Tokens) -> Self {
+    /// `resolved`: further names whose calls give facts (see [`RESOLVED_CALLS`]).
+    fn scan(source: &str, tokens: &Tokens, resolved: &[&str]) -> Self {
         let mut names = CallNames {
             methods: Vec::new(),
             methods_and_add: Vec::new(),
@@ -758,6 +786,10 @@ impl CallNames {
                 "add" => names.methods_and_add.push(token.start()),
                 "WeakSet" | "WeakValueDictionary" | "WeakKeyDictionary" => {
                     names.weak_container = true;
+                }
+                name if resolved.contains(&name) => {
+                    names.methods.push(token.start());
+                    names.methods_and_add.push(token.start());
                 }
                 _ => {}
             }
@@ -948,6 +980,25 @@ class Owner:
                 .all(|q| q.holds_in(&other))
         );
         assert_eq!(findings_in(&other).len(), 1);
+    }
+
+    /// Calls that give facts through an alias (no method name spelled) or written with
+    /// non-ASCII letters (normalised in the tree, not in the tokens) are still found.
+    #[test]
+    fn facts_from_aliased_and_non_ascii_calls() {
+        let source = "from contextlib import closing as c\nfrom weakref import ref as r\n\n\
+                      def own(stream):\n    with c(stream):\n        pass\n\n\
+                      def track():\n    return r(Widget())\n";
+        let facts = extract(source, "m", false);
+        assert_eq!(facts.closers, vec![("m.own".to_owned(), 0)]);
+        assert_eq!(facts.weakly_referenced, vec!["Widget"]);
+
+        // `ｃｌｏｓｅ` (fullwidth) is `close` to Python. (The comment passes the text pre-test,
+        // which, like the rules' trigger words, reads the text as written.)
+        let source =
+            "# close\ndef shut(sock):\n    sock.\u{ff43}\u{ff4c}\u{ff4f}\u{ff53}\u{ff45}()\n";
+        let facts = extract(source, "m", false);
+        assert_eq!(facts.closers, vec![("m.shut".to_owned(), 0)]);
     }
 
     #[test]
