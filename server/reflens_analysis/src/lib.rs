@@ -230,7 +230,16 @@ fn analyze_on_stack<'w>(
     let line_index = checker::Lines::new(source);
 
     // One pass over the text finds the rules worth running and whether the file has facts.
-    let triggered = triggers::scan(source, settings.rules, context.workspace.is_none());
+    // Trigger words are read in the text as written, names in the tree NFKC-normalised: they
+    // differ only for names written outside ASCII (`ｗｅａｋｒｅｆ`), which make every rule run.
+    let triggered = if has_non_ascii_name(source, tokens) {
+        triggers::Triggered {
+            rules: settings.rules,
+            facts: context.workspace.is_none(),
+        }
+    } else {
+        triggers::scan(source, settings.rules, context.workspace.is_none())
+    };
     let semantic = checker::Semantic::new(suite);
     // The file's own facts come from this parse (only the caller that keeps an index needs
     // them: extraction is skipped when the workspace is given).
@@ -288,6 +297,14 @@ fn analyze_on_stack<'w>(
     });
     diagnostics.dedup();
     diagnostics
+}
+
+/// Whether a name token is written with a letter outside ASCII.
+fn has_non_ascii_name(source: &str, tokens: &Tokens) -> bool {
+    !source.is_ascii()
+        && tokens
+            .iter()
+            .any(|token| token.kind() == TokenKind::Name && !source[token.range()].is_ascii())
 }
 
 /// Finds nesting that CPython would refuse (and that our walks should not attempt).

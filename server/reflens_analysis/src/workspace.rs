@@ -280,7 +280,8 @@ fn may_have_facts(source: &str) -> bool {
 /// Extracts a module's facts from its source. `module` is its dotted name (`pkg.mod`; for a
 /// package's `__init__.py`, the package's name with `is_package`).
 pub fn extract(source: &str, module: &str, is_package: bool) -> ModuleFacts {
-    if source.len() > crate::MAX_SOURCE_BYTES || !may_have_facts(source) {
+    // The words are read as written; names outside ASCII are NFKC-normalised by the parser.
+    if source.len() > crate::MAX_SOURCE_BYTES || (source.is_ascii() && !may_have_facts(source)) {
         return ModuleFacts {
             module: module.to_owned(),
             ..ModuleFacts::default()

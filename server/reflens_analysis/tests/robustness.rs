@@ -184,3 +184,23 @@ fn mutated_fixtures_never_make_a_rule_fail() {
         }
     }
 }
+
+/// Python reads `ｗｅａｋｒｅｆ` (fullwidth letters) as `weakref`, and so does the parser; the
+/// rules' trigger words, read in the text as written, must not keep the rule from running.
+#[test]
+fn names_written_outside_ascii_still_trigger_their_rules() {
+    let plain = "import weakref\n\ndef local(registry):\n    r = weakref.ref(registry.current)\n    print(r().value)\n";
+    let wide = plain.replace(
+        "weakref",
+        "\u{ff57}\u{ff45}\u{ff41}\u{ff4b}\u{ff52}\u{ff45}\u{ff46}",
+    );
+    assert!(!wide.contains("weakref"));
+    let codes = |source: &str| -> Vec<String> {
+        analyze(source, &Settings::default())
+            .iter()
+            .filter_map(|d| d.rule().map(|rule| rule.code().to_owned()))
+            .collect()
+    };
+    assert_eq!(codes(plain), vec!["RL206"]);
+    assert_eq!(codes(&wide), codes(plain));
+}
