@@ -108,6 +108,22 @@ impl<'a> Checker<'a> {
         std::mem::take(&mut *self.workspace_queries.borrow_mut())
     }
 
+    /// Calls `f` on every class definition of the file, at any depth, outermost first (from the
+    /// index `Semantic` built: the module is not walked again).
+    pub fn walk_classes(&self, f: &mut dyn FnMut(&'a ast::StmtClassDef)) {
+        for &class in self.semantic.classes() {
+            f(class);
+        }
+    }
+
+    /// Calls `f` on every function definition of the file (methods and nested functions
+    /// included), at any depth, outermost first (from the index `Semantic` built).
+    pub fn walk_functions(&self, f: &mut dyn FnMut(&'a ast::StmtFunctionDef)) {
+        for &def in self.semantic.functions() {
+            f(def);
+        }
+    }
+
     pub fn enabled(&self, rule: Rule) -> bool {
         self.settings.rules.contains(rule)
     }
@@ -372,6 +388,12 @@ pub struct Semantic<'a> {
     imports: FxHashMap<&'a str, String>,
     /// Module-level statements that bind each name, in source order.
     module_bindings: FxHashMap<&'a str, Vec<&'a Stmt>>,
+    /// Every class definition at any depth, outermost first (a class before the classes in its
+    /// body), found by the same walk as the nested imports: rules that look at classes or
+    /// functions iterate these instead of walking the module each.
+    classes: Vec<&'a ast::StmtClassDef>,
+    /// Every function definition at any depth, outermost first.
+    functions: Vec<&'a ast::StmtFunctionDef>,
 }
 
 impl<'a> Semantic<'a> {
@@ -379,18 +401,20 @@ impl<'a> Semantic<'a> {
         let mut semantic = Semantic {
             imports: FxHashMap::default(),
             module_bindings: FxHashMap::default(),
+            classes: Vec::new(),
+            functions: Vec::new(),
         };
         semantic.collect_module(suite);
         // Imports inside functions and classes count too, unless the module binds the name.
-        let mut nested = NestedImports(Vec::new());
-        for stmt in suite {
-            ruff_python_ast::statement_visitor::StatementVisitor::visit_stmt(&mut nested, stmt);
-        }
-        for stmt in nested.0 {
+        let mut index = StatementIndex::default();
+        ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut index, suite);
+        for stmt in index.imports {
             for (name, qualified) in import_bindings(stmt) {
                 semantic.imports.entry(name).or_insert(qualified);
             }
         }
+        semantic.classes = index.classes;
+        semantic.functions = index.functions;
         semantic
     }
 
@@ -466,6 +490,16 @@ impl<'a> Semantic<'a> {
             Expr::Starred(starred) => self.bind_target(&starred.value, stmt),
             _ => {}
         }
+    }
+
+    /// Every class definition of the module at any depth, outermost first.
+    pub fn classes(&self) -> &[&'a ast::StmtClassDef] {
+        &self.classes
+    }
+
+    /// Every function definition of the module at any depth, outermost first.
+    pub fn functions(&self) -> &[&'a ast::StmtFunctionDef] {
+        &self.functions
     }
 
     /// The module-level statements that bind `name`.
@@ -604,14 +638,26 @@ impl<'a> Semantic<'a> {
     }
 }
 
-struct NestedImports<'a>(Vec<&'a Stmt>);
+/// One walk over every statement: the imports, classes and functions at any depth, in order.
+#[derive(Default)]
+struct StatementIndex<'a> {
+    imports: Vec<&'a Stmt>,
+    classes: Vec<&'a ast::StmtClassDef>,
+    functions: Vec<&'a ast::StmtFunctionDef>,
+}
 
-impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for NestedImports<'a> {
+impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for StatementIndex<'a> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         match stmt {
-            Stmt::Import(_) | Stmt::ImportFrom(_) => self.0.push(stmt),
-            _ => ruff_python_ast::statement_visitor::walk_stmt(self, stmt),
+            Stmt::Import(_) | Stmt::ImportFrom(_) => {
+                self.imports.push(stmt);
+                return;
+            }
+            Stmt::ClassDef(class) => self.classes.push(class),
+            Stmt::FunctionDef(def) => self.functions.push(def),
+            _ => {}
         }
+        crate::helpers::deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
     }
 }
 

@@ -170,41 +170,6 @@ pub fn body_without_docstring(body: &[Stmt]) -> &[Stmt] {
     ruff_python_ast::helpers::body_without_leading_docstring(body)
 }
 
-/// Calls `f` on every class definition in `suite`, at any depth, outermost first.
-pub fn walk_classes<'a>(suite: &'a [Stmt], f: &mut dyn FnMut(&'a ast::StmtClassDef)) {
-    struct Walker<'f, 'a> {
-        f: &'f mut dyn FnMut(&'a ast::StmtClassDef),
-    }
-    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Walker<'_, 'a> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            if let Stmt::ClassDef(class) = stmt {
-                (self.f)(class);
-            }
-            deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
-        }
-    }
-    let mut walker = Walker { f };
-    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut walker, suite);
-}
-
-/// Calls `f` on every function definition in `suite`, at any depth (methods and nested
-/// functions included), outermost first.
-pub fn walk_functions<'a>(suite: &'a [Stmt], f: &mut dyn FnMut(&'a ast::StmtFunctionDef)) {
-    struct Walker<'f, 'a> {
-        f: &'f mut dyn FnMut(&'a ast::StmtFunctionDef),
-    }
-    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Walker<'_, 'a> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            if let Stmt::FunctionDef(def) = stmt {
-                (self.f)(def);
-            }
-            deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
-        }
-    }
-    let mut walker = Walker { f };
-    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut walker, suite);
-}
-
 /// Calls `f` on every statement of `body` and every statement nested in them, not entering
 /// nested functions and classes.
 pub fn walk_statements<'a>(body: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {

@@ -8,7 +8,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
     MethodKind, deep, first_parameter, instantiated_at_module_level, is_long_lived_class,
-    method_kind, name_of, walk_classes, walk_statements,
+    method_kind, name_of, walk_statements,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -103,7 +103,7 @@ pub(crate) fn check(checker: &mut Checker) {
     // Both walks are only needed once a candidate cycle is found (rare): done lazily.
     let module_breaks = std::cell::OnceCell::new();
     let mut found = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         let own_breaks = std::cell::OnceCell::new();
         // The class-level exclusions cost more than finding candidates (which are rare): they
         // are checked once a method of the class has one.

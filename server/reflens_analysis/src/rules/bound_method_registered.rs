@@ -12,8 +12,7 @@ use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
 use crate::helpers::{
     MethodKind, deep, first_parameter, instantiated_at_module_level, is_long_lived_class,
-    method_kind, name_after_dot, name_of, parens_before, skip_closing, token_at, walk_classes,
-    walk_statements,
+    method_kind, name_after_dot, name_of, parens_before, skip_closing, token_at, walk_statements,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -282,7 +281,7 @@ pub(crate) fn check(checker: &mut Checker) {
     // whose text spells none of them cannot register with a bus.
     let buses = module_level_buses(checker);
     let mut found = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         let mut singleton = None;
         for stmt in &class.body {
             let Stmt::FunctionDef(def) = stmt else {
@@ -347,7 +346,7 @@ pub(crate) fn check(checker: &mut Checker) {
     if words.finalize || !weak_key_dicts.is_empty() {
         let mut unbound_methods = Vec::new();
         if words.finalize {
-            walk_classes(checker.suite, &mut |class| {
+            checker.walk_classes(&mut |class| {
                 for stmt in &class.body {
                     if let Stmt::FunctionDef(def) = stmt
                         && method_kind(checker, def) != MethodKind::Instance

@@ -6,9 +6,7 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{
-    any_within, deep, is_test_code, walk_functions, walk_statements, word_positions,
-};
+use crate::helpers::{any_within, deep, is_test_code, walk_statements, word_positions};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -121,7 +119,7 @@ pub(crate) fn check(checker: &mut Checker) {
         std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
     let words = word_positions(checker.source, WORDS, &PACKED);
     let mut found = Vec::new();
-    walk_functions(checker.suite, &mut |def| {
+    checker.walk_functions(&mut |def| {
         if any_within(&words, def.range()) {
             analyze_function(checker, def, &mut found);
         }

@@ -6,7 +6,7 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{deep, is_test_code, last_segment, walk_classes};
+use crate::helpers::{deep, is_test_code, last_segment};
 use crate::registry::Rule;
 use crate::rules::stored_frame::Releases;
 use crate::triggers::Triggers;
@@ -183,7 +183,7 @@ pub(crate) fn check(checker: &mut Checker) {
     }
     let releases = Releases::collect(checker.suite);
     let mut found = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         let kind = class_kind(checker, class, 0);
         if !kind.logging {
             return;

@@ -14,7 +14,6 @@ use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
     MethodKind, NewContainer, deep, first_parameter, is_long_lived_class, method_kind,
     name_after_dot, new_container, parens_before, skip_balanced, skip_closing, token_at,
-    walk_classes,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -1427,7 +1426,7 @@ impl<'a, 'c> Analysis<'a, 'c> {
     /// `None` when cheap checks prove that nothing can be flagged.
     fn new(checker: &'c Checker<'a>) -> Option<Self> {
         let mut all_classes: Vec<&'a ast::StmtClassDef> = Vec::new();
-        walk_classes(checker.suite, &mut |class| all_classes.push(class));
+        checker.walk_classes(&mut |class| all_classes.push(class));
         if all_classes.is_empty() {
             return None;
         }

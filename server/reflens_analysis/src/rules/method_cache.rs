@@ -4,7 +4,7 @@ use ruff_text_size::Ranged;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{MethodKind, is_long_lived_class, method_kind, walk_classes};
+use crate::helpers::{MethodKind, is_long_lived_class, method_kind};
 use crate::helpers::{body_without_docstring, first_parameter};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -80,7 +80,7 @@ pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["cache"]);
 pub(crate) fn check(checker: &mut Checker) {
     // Every spelling of `lru_cache`/`cache` has "cache" somewhere in the file (the import).
     let mut found = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         if is_long_lived_class(checker, class) {
             return;
         }

@@ -5,7 +5,7 @@ use ruff_text_size::{Ranged, TextRange};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{MethodKind, deep, first_parameter, method_kind, walk_classes};
+use crate::helpers::{MethodKind, deep, first_parameter, method_kind};
 use crate::registry::Rule;
 use crate::rules::unclosed_resource::{
     constructor_last_segments, resource_created_by, spells_constructor,
@@ -172,7 +172,7 @@ pub(crate) fn check(checker: &mut Checker) {
             .semantic
             .imports_renamed(|last| constructor_last_segments().contains(last));
     let mut found = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         // A class whose text (after its docstring) spells no constructor word creates no
         // resource.
         if skip_silent {

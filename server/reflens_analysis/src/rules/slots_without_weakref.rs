@@ -5,7 +5,6 @@ use rustc_hash::FxHashMap;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::walk_classes;
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -77,7 +76,7 @@ pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["__slots__"]);
 
 pub(crate) fn check(checker: &mut Checker) {
     let mut found = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         if let Some(diagnostic) = check_class(checker, class) {
             found.push(diagnostic);
         }

@@ -6,9 +6,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
-use crate::helpers::{
-    any_within, deep, is_test_code, last_segment, walk_functions, word_positions,
-};
+use crate::helpers::{any_within, deep, is_test_code, last_segment, word_positions};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -123,7 +121,7 @@ pub(crate) fn check(checker: &mut Checker) {
         word_positions(checker.source, FRAME_WORDS, &PACKED)
     });
     let mut found = Vec::new();
-    walk_functions(checker.suite, &mut |def| {
+    checker.walk_functions(&mut |def| {
         if let Some(words) = &words
             && !any_within(words, def.range())
         {

@@ -6,7 +6,7 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
-use crate::helpers::{deep, is_test_code, last_segment, walk_classes};
+use crate::helpers::{deep, is_test_code, last_segment};
 use crate::registry::Rule;
 use crate::rules::stored_frame::Releases;
 use crate::triggers::Triggers;
@@ -351,7 +351,7 @@ pub(crate) fn check(checker: &mut Checker) {
         );
     }
     // Generator methods stored on `self`.
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         let class_releases = std::cell::OnceCell::new();
         for stmt in &class.body {
             let Stmt::FunctionDef(def) = stmt else {

@@ -6,7 +6,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
     MethodKind, NewContainer, deep, first_parameter, is_long_lived_class, method_kind,
-    new_container, walk_classes, walk_statements,
+    new_container, walk_statements,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -442,7 +442,7 @@ fn self_subscribed_methods<'a>(checker: &Checker<'a>) -> Vec<&'a str> {
         }
     }
     let mut out = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         for stmt in &class.body {
             if let Stmt::FunctionDef(def) = stmt
                 && let Some(this) = first_parameter(def)
@@ -470,7 +470,7 @@ pub(crate) fn check(checker: &mut Checker) {
     // Found when a class first has a subscription method that stores its parameter.
     let mut subscribed: Option<Vec<&str>> = None;
     let mut found = Vec::new();
-    walk_classes(checker.suite, &mut |class| {
+    checker.walk_classes(&mut |class| {
         let mut has_removal_method = None;
         let mut long_lived = None;
         let mut reported: Vec<&str> = Vec::new();
