@@ -92,11 +92,37 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             })
             .collect()
     } else {
-        let first: Vec<FirstPass> = jobs
+        // Each worker files the facts of the files it analysed as it goes, and the workers'
+        // indexes are merged pairwise: no serial merge of every file's facts at the end.
+        // (`fold` runs over contiguous runs of files and `reduce` joins them left to right, so
+        // passes and facts stay in the files' order, as `WorkspaceFacts::from_modules` keeps it.)
+        let (first, workspace) = jobs
             .par_iter()
             .map(|(path, settings)| first_pass(path, settings, &cwd))
-            .collect();
-        let workspace = WorkspaceFacts::from_modules(first.iter().map(|pass| &pass.facts));
+            .fold(
+                || (Vec::new(), WorkspaceFacts::default()),
+                |(mut passes, mut workspace), mut pass: FirstPass| {
+                    let module = pass.facts.module.clone();
+                    let facts = std::mem::replace(
+                        &mut pass.facts,
+                        ModuleFacts {
+                            module,
+                            ..ModuleFacts::default()
+                        },
+                    );
+                    workspace.add_owned(facts);
+                    passes.push(pass);
+                    (passes, workspace)
+                },
+            )
+            .reduce(
+                || (Vec::new(), WorkspaceFacts::default()),
+                |(mut passes, mut workspace), (later, later_facts)| {
+                    passes.extend(later);
+                    workspace.append(later_facts);
+                    (passes, workspace)
+                },
+            );
         first
             .into_par_iter()
             .zip(jobs.par_iter())

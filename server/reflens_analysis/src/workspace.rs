@@ -134,6 +134,34 @@ impl WorkspaceFacts {
         self.closers.extend(module.closers.iter().cloned());
     }
 
+    /// [`WorkspaceFacts::add`], taking the module's facts instead of copying them.
+    pub fn add_owned(&mut self, module: ModuleFacts) {
+        for class in module.classes {
+            self.classes
+                .entry(class.name.clone())
+                .or_default()
+                .push(class);
+        }
+        self.weakly_referenced.extend(module.weakly_referenced);
+        self.shrunk_containers.extend(module.shrunk_containers);
+        self.closers.extend(module.closers);
+    }
+
+    /// Adds the facts of `later`, whose modules come after this one's (classes of a name stay
+    /// in module order).
+    pub fn append(&mut self, later: WorkspaceFacts) {
+        if self.classes.is_empty() {
+            self.classes = later.classes;
+        } else {
+            for (name, classes) in later.classes {
+                self.classes.entry(name).or_default().extend(classes);
+            }
+        }
+        self.weakly_referenced.extend(later.weakly_referenced);
+        self.shrunk_containers.extend(later.shrunk_containers);
+        self.closers.extend(later.closers);
+    }
+
     /// Whether instances of a class of this name are weak-referenced anywhere.
     pub fn is_weakly_referenced(&self, class: &str) -> bool {
         self.weakly_referenced.contains(class)
@@ -1000,6 +1028,35 @@ class Owner:
             "# close\ndef shut(sock):\n    sock.\u{ff43}\u{ff4c}\u{ff4f}\u{ff53}\u{ff45}()\n";
         let facts = extract(source, "m", false);
         assert_eq!(facts.closers, vec![("m.shut".to_owned(), 0)]);
+    }
+
+    /// Facts filed by workers over runs of modules and joined left to right are the facts of
+    /// all modules in order (`reflens check` builds its workspace so).
+    #[test]
+    fn appending_keeps_module_order() {
+        let modules: Vec<ModuleFacts> = ["a", "b", "c"]
+            .iter()
+            .map(|name| {
+                extract(
+                    &format!("class Node:\n    __slots__ = ('{name}',)\n"),
+                    name,
+                    false,
+                )
+            })
+            .collect();
+        let all = WorkspaceFacts::from_modules(&modules);
+        let mut left = WorkspaceFacts::default();
+        left.add_owned(modules[0].clone());
+        let mut right = WorkspaceFacts::default();
+        right.add_owned(modules[1].clone());
+        right.add_owned(modules[2].clone());
+        left.append(right);
+        assert_eq!(left.classes_named("Node"), all.classes_named("Node"));
+        assert_eq!(left.classes_named("Node").len(), 3);
+        assert_eq!(
+            left.classes_named("Node")[0].slots,
+            Some(vec!["a".to_owned()])
+        );
     }
 
     #[test]
