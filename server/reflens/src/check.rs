@@ -96,9 +96,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         // indexes are merged pairwise: no serial merge of every file's facts at the end.
         // (`fold` runs over contiguous runs of files and `reduce` joins them left to right, so
         // passes and facts stay in the files' order, as `WorkspaceFacts::from_modules` keeps it.)
+        let names = crate::workspace::ModuleNames::default();
         let (first, workspace) = jobs
             .par_iter()
-            .map(|(path, settings)| first_pass(path, settings, &cwd))
+            .map(|(path, settings)| first_pass(path, settings, &cwd, &names))
             .fold(
                 || (Vec::new(), WorkspaceFacts::default()),
                 |(mut passes, mut workspace), mut pass: FirstPass| {
@@ -270,8 +271,13 @@ struct Rerun {
     queries: Vec<WorkspaceQuery>,
 }
 
-fn first_pass(path: &Path, settings: &Settings, cwd: &Path) -> FirstPass {
-    let (module, package) = crate::workspace::module_name(path);
+fn first_pass(
+    path: &Path,
+    settings: &Settings,
+    cwd: &Path,
+    names: &crate::workspace::ModuleNames,
+) -> FirstPass {
+    let (module, package) = names.module_name(path);
     let empty = |module: String| ModuleFacts {
         module,
         ..ModuleFacts::default()

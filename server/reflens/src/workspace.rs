@@ -40,6 +40,60 @@ pub fn module_name(path: &Path) -> (String, bool) {
     (parts.join("."), is_package)
 }
 
+/// [`module_name`] for the many files of a tree that does not change meanwhile (`reflens
+/// check`): each directory is asked for its `__init__.py` once, not once per file below it.
+#[derive(Default)]
+pub struct ModuleNames {
+    /// Directory → its dotted package name (`None`: not a package).
+    packages: std::sync::Mutex<rustc_hash::FxHashMap<PathBuf, Option<String>>>,
+}
+
+impl ModuleNames {
+    pub fn module_name(&self, path: &Path) -> (String, bool) {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let is_package = stem == "__init__";
+        let package = path.parent().and_then(|dir| self.package(dir));
+        let module = match (package, is_package) {
+            (Some(package), true) => package,
+            (Some(package), false) => format!("{package}.{stem}"),
+            (None, false) => stem,
+            // A top-level `__init__.py` outside any package: named after its directory.
+            (None, true) => path
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "__main__".to_owned()),
+        };
+        (module, is_package)
+    }
+
+    /// The dotted name of the package `dir` is, if it holds an `__init__.py`.
+    fn package(&self, dir: &Path) -> Option<String> {
+        if let Some(known) = self.lock().get(dir) {
+            return known.clone();
+        }
+        let package = match dir.file_name() {
+            Some(name) if dir.join("__init__.py").is_file() => {
+                let name = name.to_string_lossy();
+                Some(match dir.parent().and_then(|parent| self.package(parent)) {
+                    Some(parent) => format!("{parent}.{name}"),
+                    None => name.into_owned(),
+                })
+            }
+            _ => None,
+        };
+        self.lock().insert(dir.to_owned(), package.clone());
+        package
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, rustc_hash::FxHashMap<PathBuf, Option<String>>> {
+        self.packages.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The facts of one file on disk (none if it cannot be read or decoded).
 pub fn facts_of_file(path: &Path) -> ModuleFacts {
     let (module, is_package) = module_name(path);
@@ -87,5 +141,18 @@ mod tests {
             module_name(&dir.path().join("src/app.py")),
             ("app".to_owned(), false)
         );
+        std::fs::write(dir.path().join("src/__init__.py"), "").unwrap();
+        let cached = ModuleNames::default();
+        for path in [
+            pkg.join("mod.py"),
+            pkg.join("__init__.py"),
+            dir.path().join("src/pkg/other.py"),
+            dir.path().join("src/app.py"),
+            dir.path().join("src/__init__.py"),
+            dir.path().join("top.py"),
+        ] {
+            assert_eq!(cached.module_name(&path), module_name(&path), "{path:?}");
+        }
+        assert_eq!(cached.module_name(&pkg.join("mod.py")).0, "src.pkg.sub.mod");
     }
 }
