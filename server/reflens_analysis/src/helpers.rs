@@ -453,34 +453,65 @@ pub fn skip_balanced(rest: &mut &[Token], open: TokenKind, close: TokenKind) -> 
 // Pre-checks that skip the parts of a walk whose text cannot hold a name (a statement or an
 // expression contains the text of everything inside it).
 
-/// Where `source` spells one of `words` (every start, overlapping ones included), in order:
-/// a packed (SIMD) search, or the standard one where that is unavailable.
-pub fn word_positions(
-    source: &str,
-    words: &[&str],
-    packed: &Option<aho_corasick::packed::Searcher>,
-) -> Vec<ruff_text_size::TextSize> {
-    let mut out = Vec::new();
-    match packed {
-        Some(searcher) => {
-            let mut at = 0;
-            while at < source.len()
-                && let Some(found) =
-                    searcher.find_in(source, aho_corasick::Span::from(at..source.len()))
-            {
-                out.push(ruff_text_size::TextSize::new(found.start() as u32));
-                at = found.start() + 1;
-            }
+/// A fixed set of words to look for in text, declared as a `static` (`static W: Words =
+/// Words::new(&[...])`): a packed (SIMD) search built on first use, or a plain one where that
+/// is unavailable.
+pub struct Words {
+    words: &'static [&'static str],
+    packed: std::sync::OnceLock<Option<aho_corasick::packed::Searcher>>,
+}
+
+impl Words {
+    pub const fn new(words: &'static [&'static str]) -> Self {
+        Self {
+            words,
+            packed: std::sync::OnceLock::new(),
         }
-        None => {
-            for (pos, _) in source.char_indices() {
-                if words.iter().any(|word| source[pos..].starts_with(word)) {
-                    out.push(ruff_text_size::TextSize::new(pos as u32));
+    }
+
+    fn packed(&self) -> Option<&aho_corasick::packed::Searcher> {
+        self.packed
+            .get_or_init(|| aho_corasick::packed::Searcher::new(self.words))
+            .as_ref()
+    }
+
+    /// Whether `text` spells one of the words.
+    pub fn in_text(&self, text: &str) -> bool {
+        match self.packed() {
+            Some(searcher) => searcher.find(text).is_some(),
+            None => self.words.iter().any(|word| text.contains(word)),
+        }
+    }
+
+    /// Where `source` spells one of the words (every start, overlapping ones included), in
+    /// order.
+    pub fn positions(&self, source: &str) -> Vec<ruff_text_size::TextSize> {
+        let mut out = Vec::new();
+        match self.packed() {
+            Some(searcher) => {
+                let mut at = 0;
+                while at < source.len()
+                    && let Some(found) =
+                        searcher.find_in(source, aho_corasick::Span::from(at..source.len()))
+                {
+                    out.push(ruff_text_size::TextSize::new(found.start() as u32));
+                    at = found.start() + 1;
+                }
+            }
+            None => {
+                for (pos, _) in source.char_indices() {
+                    if self
+                        .words
+                        .iter()
+                        .any(|word| source[pos..].starts_with(word))
+                    {
+                        out.push(ruff_text_size::TextSize::new(pos as u32));
+                    }
                 }
             }
         }
+        out
     }
-    out
 }
 
 /// Whether one of `positions` (sorted) lies in `range`.

@@ -181,45 +181,55 @@ pub(crate) fn rules_to_run(source: &str, rules: RuleSet) -> RuleSet {
 /// `want_facts`) whether it can contribute workspace facts.
 pub(crate) fn scan(source: &str, rules: RuleSet, want_facts: bool) -> Triggered {
     let index = &*INDEX;
-    let mut found = Triggered {
-        rules: rules.intersect(index.always),
-        facts: false,
-    };
-    let mut wanted = rules.difference(found.rules);
-    let mut want_facts = want_facts;
-    // Whether finding `what` would tell anything new.
-    let useful = |what: &Triggering, wanted: RuleSet, want_facts: bool| {
-        !what.rules.intersect(wanted).is_empty() || (want_facts && what.facts)
+    let always = rules.intersect(index.always);
+    let mut state = Scan {
+        found: Triggered {
+            rules: always,
+            facts: false,
+        },
+        wanted: rules.difference(always),
+        want_facts,
     };
     // Each search starts one byte after the previous match's start, so every position where a
     // word starts is searched; at a position the longest word is reported, and the words it
     // contains come with it.
     let mut input = Input::new(source);
-    while useful(&index.rare_any, wanted, want_facts)
+    while state.useful(&index.rare_any)
         && let Some(at) = index.automaton.find(input.clone())
     {
         input.set_start(at.start() + 1);
-        let what = index.rare[at.pattern().as_usize()];
-        let triggered = what.rules.intersect(wanted);
-        found.rules = found.rules.union(triggered);
-        wanted = wanted.difference(triggered);
-        if want_facts && what.facts {
-            found.facts = true;
-            want_facts = false;
-        }
+        state.credit(&index.rare[at.pattern().as_usize()]);
     }
     for (finder, what) in &index.common {
-        if useful(what, wanted, want_facts) && finder.find(source.as_bytes()).is_some() {
-            let triggered = what.rules.intersect(wanted);
-            found.rules = found.rules.union(triggered);
-            wanted = wanted.difference(triggered);
-            if want_facts && what.facts {
-                found.facts = true;
-                want_facts = false;
-            }
+        if state.useful(what) && finder.find(source.as_bytes()).is_some() {
+            state.credit(what);
         }
     }
-    found
+    state.found
+}
+
+/// A scan's progress: what it found, and what it still looks for.
+struct Scan {
+    found: Triggered,
+    wanted: RuleSet,
+    want_facts: bool,
+}
+
+impl Scan {
+    /// Whether finding `what` would tell anything new.
+    fn useful(&self, what: &Triggering) -> bool {
+        !what.rules.intersect(self.wanted).is_empty() || (self.want_facts && what.facts)
+    }
+
+    fn credit(&mut self, what: &Triggering) {
+        let triggered = what.rules.intersect(self.wanted);
+        self.found.rules = self.found.rules.union(triggered);
+        self.wanted = self.wanted.difference(triggered);
+        if self.want_facts && what.facts {
+            self.found.facts = true;
+            self.want_facts = false;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::helpers::{
-    MethodKind, any_within, body_without_docstring, deep, first_parameter, is_name, method_kind,
-    word_positions,
+    MethodKind, Words, any_within, body_without_docstring, deep, first_parameter, is_name,
+    method_kind,
 };
 use crate::registry::Rule;
 use crate::triggers::Triggers;
@@ -996,7 +996,7 @@ struct FactsVisitor<'a, 'c> {
 /// Attributes stored by statements are the targets themselves, which are always visited.
 /// `None` when the file is not ASCII (identifiers are NFKC-normalised).
 fn fact_word_positions(checker: &Checker) -> Option<Vec<TextSize>> {
-    const WORDS: &[&str] = &[
+    static WORDS: Words = Words::new(&[
         "__del__",
         "__dict__",
         "__setattr__",
@@ -1006,14 +1006,12 @@ fn fact_word_positions(checker: &Checker) -> Option<Vec<TextSize>> {
         "delattr",
         "vars",
         "for",
-    ];
-    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
-        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+    ]);
     (checker.source.is_ascii()
         && !checker
             .semantic
             .imports_renamed(|last| matches!(last, "setattr" | "delattr" | "vars")))
-    .then(|| word_positions(checker.source, WORDS, &PACKED))
+    .then(|| WORDS.positions(checker.source))
 }
 
 impl<'a> FactsVisitor<'a, '_> {

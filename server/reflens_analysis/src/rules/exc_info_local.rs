@@ -6,7 +6,8 @@ use rustc_hash::FxHashSet;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{any_within, deep, is_test_code, walk_statements, word_positions};
+use crate::helpers::Words;
+use crate::helpers::{any_within, deep, is_test_code, walk_statements};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -114,10 +115,8 @@ pub(crate) fn check(checker: &mut Checker) {
         return;
     }
     // The same words, within a function: its text holds one if it binds anything.
-    const WORDS: &[&str] = &["except", "stack"];
-    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
-        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
-    let words = word_positions(checker.source, WORDS, &PACKED);
+    static WORDS: Words = Words::new(&["except", "stack"]);
+    let words = WORDS.positions(checker.source);
     let mut found = Vec::new();
     checker.walk_functions(&mut |def| {
         if any_within(&words, def.range()) {

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
-use crate::helpers::{any_within, deep, last_segment, word_positions};
+use crate::helpers::{Words, any_within, deep, last_segment};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -650,20 +650,17 @@ impl<'c, 'a> Walker<'c, 'a> {
     /// name`: each is resolved through imports and attributes, so its last segment (or, for
     /// `inspect.trace`, its module) is spelled in the file.
     fn sources_spelled(&self) -> bool {
-        const WORDS: &[&str] = &[
+        static WORDS: Words = Words::new(&[
             "exc_info",
             "exception",
             "last_value",
             "last_exc",
             "last_traceback",
             "inspect",
-        ];
-        static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
-            std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
-        *self.sources_spelled.get_or_init(|| match &*PACKED {
-            Some(searcher) => searcher.find(self.checker.source).is_some(),
-            None => WORDS.iter().any(|word| self.checker.source.contains(word)),
-        })
+        ]);
+        *self
+            .sources_spelled
+            .get_or_init(|| WORDS.in_text(self.checker.source))
     }
 
     /// Whether the text of `handler` spells a value that holds a traceback (without `as
@@ -673,9 +670,7 @@ impl<'c, 'a> Walker<'c, 'a> {
     fn may_spell_source(&self, handler: &ast::ExceptHandlerExceptHandler) -> bool {
         // `last_` for `last_value`, `last_exc` and `last_traceback`, `trace` for
         // `inspect.trace`.
-        const WORDS: &[&str] = &["exc_info", "exception", "last_", "trace"];
-        static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
-            std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
+        static WORDS: Words = Words::new(&["exc_info", "exception", "last_", "trace"]);
         let checker = self.checker;
         let text_tells = *self.handler_text_tells.get_or_init(|| {
             checker.source.is_ascii()
@@ -694,11 +689,7 @@ impl<'c, 'a> Walker<'c, 'a> {
         if !text_tells {
             return self.sources_spelled();
         }
-        let text = checker.slice(handler.range());
-        match &*PACKED {
-            Some(searcher) => searcher.find(text).is_some(),
-            None => WORDS.iter().any(|word| text.contains(word)),
-        }
+        WORDS.in_text(checker.slice(handler.range()))
     }
 
     fn scope(&self) -> &Scope<'a> {
@@ -1923,10 +1914,8 @@ impl<'c, 'a> Walker<'c, 'a> {
 
 /// Where `source` spells `except`, in order.
 fn except_positions(source: &str) -> Vec<TextSize> {
-    const WORDS: &[&str] = &["except"];
-    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
-        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
-    word_positions(source, WORDS, &PACKED)
+    static WORDS: Words = Words::new(&["except"]);
+    WORDS.positions(source)
 }
 
 /// Where `source` may spell the method of a call that [`ClearCollector`] records, in order;
@@ -1934,12 +1923,8 @@ fn except_positions(source: &str) -> Vec<TextSize> {
 /// to NFKC, so `ｃlear` is `clear`).
 fn release_call_positions(source: &str) -> Option<Vec<TextSize>> {
     // `pop` is in `popleft` and `popitem`.
-    const WORDS: &[&str] = &["clear", "pop", "remove", "discard"];
-    static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
-        std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(WORDS));
-    source
-        .is_ascii()
-        .then(|| word_positions(source, WORDS, &PACKED))
+    static WORDS: Words = Words::new(&["clear", "pop", "remove", "discard"]);
+    source.is_ascii().then(|| WORDS.positions(source))
 }
 
 /// The names a function body declares `global` (the globals of [`collect_bindings`]).

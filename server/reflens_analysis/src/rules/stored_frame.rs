@@ -6,7 +6,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::checker::Checker;
 use crate::declare_rule;
 use crate::diagnostic::Diagnostic;
-use crate::helpers::{any_within, deep, is_test_code, last_segment, word_positions};
+use crate::helpers::Words;
+use crate::helpers::{any_within, deep, is_test_code, last_segment};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
 
@@ -116,9 +117,8 @@ pub(crate) fn check(checker: &mut Checker) {
             .semantic
             .imports_renamed(|last| FRAME_CALLS.contains(&last)))
     .then(|| {
-        static PACKED: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
-            std::sync::LazyLock::new(|| aho_corasick::packed::Searcher::new(FRAME_WORDS));
-        word_positions(checker.source, FRAME_WORDS, &PACKED)
+        static WORDS: Words = Words::new(FRAME_WORDS);
+        WORDS.positions(checker.source)
     });
     let mut found = Vec::new();
     checker.walk_functions(&mut |def| {
