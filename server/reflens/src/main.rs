@@ -129,6 +129,14 @@ pub struct ServerArgs {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> ExitCode {
+    // mimalloc gives freed pages back to the OS 10 ms after they are freed. A check frees a
+    // file's syntax tree and parses the next one at once, and an editor sends the next edit
+    // later than 10 ms: either way the pages would be faulted in (and zeroed) again. Keep them
+    // for a second instead (on the standard library this halves a check's system time).
+    // SAFETY: sets a plain integer option before any thread starts.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => match check::run(&args) {
@@ -138,16 +146,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Server(args) => {
-            // mimalloc gives freed pages back to the OS 10 ms after they are freed; an editor
-            // sends the next edit later than that, so every analysis would fault its syntax
-            // tree's pages in again. Keep them for a second instead.
-            // SAFETY: sets a plain integer option before the server starts any thread.
-            unsafe {
-                libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
-            }
-            lsp::run(&args)
-        }
+        Command::Server(args) => lsp::run(&args),
         Command::Rule { rule, all } => print_rule(rule.as_deref(), all),
         Command::AgentPath => match live::assets::stage() {
             Ok(path) => {
