@@ -1,5 +1,6 @@
 //! `reflens check`: find the files, analyse them in parallel, apply fixes, print the findings.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,8 +9,8 @@ use anyhow::Context;
 use rayon::prelude::*;
 use reflens_analysis::fix::fix_all_in;
 use reflens_analysis::{
-    Applicability, Diagnostic, FileContext, ModuleFacts, Rule, RuleSet, Settings, WorkspaceFacts,
-    WorkspaceQuery, analyze_bytes_in, analyze_collecting, analyze_in,
+    Applicability, Diagnostic, FileContext, ModuleFacts, Pending, Settings, WorkspaceFacts,
+    analyze_bytes_in, analyze_collecting, analyze_in,
 };
 use reflens_config::{Overrides, Resolver};
 
@@ -73,9 +74,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Applicability::Safe
     };
     // The files being checked are the workspace. Without `--fix`, each file is parsed once:
-    // the rules run with its own facts while the facts are collected, and only files where a
-    // rule read the workspace are analysed again (by the rules that need it) once every
-    // file's facts are known. `--fix` rewrites files, so it wants the workspace first.
+    // the rules run while the facts are collected, and the few findings that depend on other
+    // files' facts are decided once every file's facts are known (`Pending`). `--fix` rewrites
+    // files, so it wants the workspace first.
     let mut results: Vec<FileResult> = if args.fix {
         let paths: Vec<PathBuf> = jobs.iter().map(|(path, _)| path.clone()).collect();
         let facts = crate::workspace::facts_of_files(&paths);
@@ -126,8 +127,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             );
         first
             .into_par_iter()
-            .zip(jobs.par_iter())
-            .map(|(pass, (path, settings))| second_pass(pass, path, settings, &workspace))
+            .map(|pass| decide_pending(pass, &workspace))
             .collect()
     };
     results.sort_by(|a, b| a.display.cmp(&b.display));
@@ -256,19 +256,14 @@ fn is_package(path: &Path) -> bool {
     path.file_stem().is_some_and(|stem| stem == "__init__")
 }
 
-/// A file after the first pass: its findings with its own facts, and what the rules that need
-/// the workspace asked of it (they may have to run again).
+/// A file after the first pass: its findings, its facts, and the findings that the other
+/// files' facts decide.
 struct FirstPass {
     result: FileResult,
     facts: ModuleFacts,
-    rerun: Option<Rerun>,
-}
-
-/// A file whose rules read the workspace's facts while only its own were known.
-struct Rerun {
-    text: String,
-    /// What they asked, and the answers they got.
-    queries: Vec<WorkspaceQuery>,
+    pending: Vec<Pending>,
+    /// The text, while findings may need it.
+    text: Option<String>,
 }
 
 fn first_pass(
@@ -290,14 +285,20 @@ fn first_pass(
             return FirstPass {
                 result,
                 facts: empty(module),
-                rerun: None,
+                pending: Vec::new(),
+                text: None,
             };
         }
     };
     let text = match (bytes.len() <= reflens_analysis::MAX_SOURCE_BYTES)
         .then(|| reflens_analysis::source::decode(&bytes))
     {
-        Some(Ok(decoded)) => decoded.text.into_owned(),
+        Some(Ok(decoded)) => match decoded.text {
+            // UTF-8 without a BOM (most files): the bytes are the text, no copy needed.
+            Cow::Borrowed(text) if text.len() == bytes.len() => String::from_utf8(bytes)
+                .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()),
+            text => text.into_owned(),
+        },
         // Too large or undecodable: say so, the way a single analysis does.
         _ => {
             result.diagnostics =
@@ -305,71 +306,40 @@ fn first_pass(
             return FirstPass {
                 result,
                 facts: empty(module),
-                rerun: None,
+                pending: Vec::new(),
+                text: None,
             };
         }
     };
     let collected = analyze_collecting(&text, settings, &module, package);
     result.diagnostics = collected.diagnostics;
-    let rerun =
-        !collected.workspace_queries.is_empty() && settings.rules.iter().any(Rule::needs_workspace);
-    let rerun = if rerun {
-        Some(Rerun {
-            text,
-            queries: collected.workspace_queries,
-        })
-    } else {
-        if !result.diagnostics.is_empty() {
-            result.text = Some(IndexedText::new(text));
-        }
-        None
-    };
+    let keep = !result.diagnostics.is_empty() || !collected.pending.is_empty();
     FirstPass {
         result,
         facts: collected.facts,
-        rerun,
+        pending: collected.pending,
+        text: keep.then_some(text),
     }
 }
 
-fn second_pass(
-    pass: FirstPass,
-    path: &Path,
-    settings: &Settings,
-    workspace: &WorkspaceFacts,
-) -> FileResult {
+/// Adds the pending findings that the whole workspace's facts confirm.
+fn decide_pending(pass: FirstPass, workspace: &WorkspaceFacts) -> FileResult {
     let mut result = pass.result;
-    let Some(Rerun { text, queries }) = pass.rerun else {
-        return result;
-    };
-    // The whole workspace answers every question as the file's own facts did: the rules would
-    // ask the same questions again and find the same (most files that read the workspace).
-    if queries.iter().all(|query| query.holds_in(workspace)) {
-        if !result.diagnostics.is_empty() {
-            result.text = Some(IndexedText::new(text));
-        }
-        return result;
+    if !pass.pending.is_empty() {
+        result.diagnostics.extend(
+            pass.pending
+                .into_iter()
+                .filter(|pending| pending.holds_in(workspace))
+                .map(|pending| pending.diagnostic),
+        );
+        result.diagnostics.sort_by(|a, b| {
+            (a.range.start(), a.kind, a.range.end()).cmp(&(b.range.start(), b.kind, b.range.end()))
+        });
+        result.diagnostics.dedup();
     }
-    let rules: RuleSet = settings
-        .rules
-        .iter()
-        .filter(|rule| rule.needs_workspace())
-        .collect();
-    let context = FileContext {
-        module: &pass.facts.module,
-        is_package: is_package(path),
-        workspace: Some(workspace),
-    };
-    let again = analyze_in(&text, &Settings::with_rules(rules), &context);
-    result
-        .diagnostics
-        .retain(|d| !d.rule().is_some_and(Rule::needs_workspace));
-    result
-        .diagnostics
-        .extend(again.into_iter().filter(|d| d.rule().is_some()));
-    result.diagnostics.sort_by(|a, b| {
-        (a.range.start(), a.kind, a.range.end()).cmp(&(b.range.start(), b.kind, b.range.end()))
-    });
-    if !result.diagnostics.is_empty() {
+    if !result.diagnostics.is_empty()
+        && let Some(text) = pass.text
+    {
         result.text = Some(IndexedText::new(text));
     }
     result

@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use crate::diagnostic::{Diagnostic, Edit};
 use crate::registry::Rule;
 use crate::settings::Settings;
-use crate::workspace::{WorkspaceFacts, WorkspaceQuery, WorkspaceReads};
+use crate::workspace::{Pending, WorkspaceFacts};
 
 pub struct Checker<'a> {
     pub source: &'a str,
@@ -21,11 +21,12 @@ pub struct Checker<'a> {
     pub settings: &'a Settings,
     /// The file's dotted module name (`pkg.mod`), or `__main__` when the caller gave none.
     pub module: &'a str,
-    /// Facts from the other modules of the workspace (and this one); read through
-    /// [`Checker::workspace`].
+    /// Facts from the other modules of the workspace (and this one); findings that depend on
+    /// them are reported with [`Checker::report_if_workspace`].
     workspace_facts: &'a WorkspaceFacts,
-    /// The questions rules asked of the workspace's facts for this file, with their answers.
-    workspace_queries: std::cell::RefCell<Vec<WorkspaceQuery>>,
+    /// Findings that depend on the workspace's facts, kept to be decided later (when the
+    /// workspace is not known yet), or `None` to decide them with `workspace_facts` at once.
+    pending: Option<Vec<Pending>>,
     diagnostics: Vec<Diagnostic>,
     /// Start offsets of the lines that begin inside a multi-line string, sorted; computed
     /// when a fix first needs it.
@@ -73,7 +74,7 @@ impl<'a> Checker<'a> {
             settings,
             module: "__main__",
             workspace_facts: WorkspaceFacts::empty(),
-            workspace_queries: std::cell::RefCell::new(Vec::new()),
+            pending: None,
             diagnostics: Vec::new(),
             lines_in_strings: std::cell::OnceCell::new(),
             indent_unit: indent_unit.unwrap_or_else(|| "    ".to_owned()),
@@ -87,25 +88,37 @@ impl<'a> Checker<'a> {
         self
     }
 
-    /// Facts from the other modules of the workspace (and this one). Reading them marks the
-    /// file's findings as depending on other files (see [`Checker::read_workspace`]).
-    pub fn workspace(&self) -> WorkspaceReads<'_, 'a> {
-        WorkspaceReads {
-            facts: self.workspace_facts,
-            log: &self.workspace_queries,
+    /// Keeps the findings that depend on the workspace's facts pending (see [`Pending`]), for a
+    /// checker that does not know the other modules' facts yet.
+    pub fn deferring_workspace(mut self) -> Self {
+        self.pending = Some(Vec::new());
+        self
+    }
+
+    /// Reports `diagnostic` if `condition` holds for the workspace's facts: at once if they are
+    /// known, or later (see [`Checker::deferring_workspace`]). Rules read other modules' facts
+    /// only through this, and only as the last test of a finding.
+    pub fn report_if_workspace(
+        &mut self,
+        diagnostic: Diagnostic,
+        condition: impl Fn(&WorkspaceFacts) -> bool + Send + Sync + 'static,
+    ) {
+        if diagnostic.rule().is_some_and(|rule| !self.enabled(rule)) {
+            return;
+        }
+        match &mut self.pending {
+            Some(pending) => pending.push(Pending::new(diagnostic, Box::new(condition))),
+            None => {
+                if condition(self.workspace_facts) {
+                    self.report(diagnostic);
+                }
+            }
         }
     }
 
-    /// Whether a rule read the workspace's facts: a checker that analysed this file with its
-    /// own facts only must analyse it again once the workspace is known, unless every question
-    /// gets the same answer from the whole workspace ([`Checker::take_workspace_queries`]).
-    pub fn read_workspace(&self) -> bool {
-        !self.workspace_queries.borrow().is_empty()
-    }
-
-    /// The questions rules asked of the workspace's facts, with their answers (taken out).
-    pub fn take_workspace_queries(&self) -> Vec<WorkspaceQuery> {
-        std::mem::take(&mut *self.workspace_queries.borrow_mut())
+    /// The findings kept pending (taken out).
+    pub fn take_pending(&mut self) -> Vec<Pending> {
+        self.pending.take().unwrap_or_default()
     }
 
     /// Calls `f` on every class definition of the file, at any depth, outermost first (from the

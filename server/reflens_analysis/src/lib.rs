@@ -28,7 +28,7 @@ use ruff_text_size::{TextRange, TextSize};
 pub use crate::diagnostic::{Applicability, Diagnostic, DiagnosticKind, Edit, Fix, Related};
 pub use crate::registry::{Rule, RuleSelector, RuleSet};
 pub use crate::settings::Settings;
-pub use crate::workspace::{ModuleFacts, WorkspaceFacts, WorkspaceQuery};
+pub use crate::workspace::{ModuleFacts, Pending, WorkspaceFacts};
 
 use crate::checker::Checker;
 use crate::suppression::Suppressions;
@@ -79,11 +79,16 @@ pub fn analyze_in(source: &str, settings: &Settings, context: &FileContext) -> V
             settings,
             context,
             &mut |_| Facts::Borrowed(workspace),
-            &Default::default(),
+            None,
         ),
-        None => {
-            analyze_collecting(source, settings, context.module, context.is_package).diagnostics
-        }
+        // A file on its own is its own workspace.
+        None => run(
+            source,
+            settings,
+            context,
+            &mut |own| Facts::Shared(Arc::new(WorkspaceFacts::from_modules([&own]))),
+            None,
+        ),
     }
 }
 
@@ -107,7 +112,7 @@ pub fn analyze_updating(
         settings,
         &context,
         &mut |own| Facts::Shared(update(own)),
-        &Default::default(),
+        None,
     )
 }
 
@@ -128,8 +133,8 @@ impl std::ops::Deref for Facts<'_> {
 }
 
 /// Analyses a file and returns its own facts too, from the same parse: the first pass of a
-/// checker of many files (which then runs the rules that need the workspace, see
-/// [`Rule::needs_workspace`], with [`analyze_in`]). The rules run here see only this file's facts.
+/// checker of many files. Findings that depend on other modules' facts are returned pending
+/// ([`Collected::pending`]), to be decided once the checker knows every module's facts.
 pub fn analyze_collecting(
     source: &str,
     settings: &Settings,
@@ -142,7 +147,7 @@ pub fn analyze_collecting(
         workspace: None,
     };
     let mut facts = None;
-    let queries = std::cell::RefCell::new(Vec::new());
+    let mut pending = Vec::new();
     let diagnostics = run(
         source,
         settings,
@@ -152,7 +157,7 @@ pub fn analyze_collecting(
             facts = Some(own);
             Facts::Shared(merged)
         },
-        &queries,
+        Some(&mut pending),
     );
     Collected {
         diagnostics,
@@ -160,20 +165,19 @@ pub fn analyze_collecting(
             module: module.to_owned(),
             ..ModuleFacts::default()
         }),
-        workspace_queries: queries.into_inner(),
+        pending,
     }
 }
 
 /// What [`analyze_collecting`] found.
 pub struct Collected {
+    /// The findings that stand whatever the other modules hold.
     pub diagnostics: Vec<Diagnostic>,
     /// The file's own facts, for the workspace.
     pub facts: ModuleFacts,
-    /// The questions rules asked of the workspace's facts, with the answers this file's own
-    /// facts gave. Unless the whole workspace answers each the same way
-    /// ([`WorkspaceQuery::holds_in`]), the rules that [need the workspace](Rule::needs_workspace)
-    /// must run again for this file.
-    pub workspace_queries: Vec<WorkspaceQuery>,
+    /// The findings that stand only if the whole workspace's facts agree
+    /// ([`Pending::holds_in`]), not suppressed by a comment.
+    pub pending: Vec<Pending>,
 }
 
 type WorkspaceFor<'w> = dyn FnMut(ModuleFacts) -> Facts<'w> + 'w;
@@ -183,7 +187,7 @@ fn run<'w>(
     settings: &Settings,
     context: &FileContext,
     workspace: &mut WorkspaceFor<'w>,
-    queries: &std::cell::RefCell<Vec<WorkspaceQuery>>,
+    pending: Option<&mut Vec<Pending>>,
 ) -> Vec<Diagnostic> {
     if source.len() > MAX_SOURCE_BYTES {
         return vec![too_large(source.len())];
@@ -195,7 +199,7 @@ fn run<'w>(
     // CLI and the language server run analyses on threads with ANALYSIS_STACK of stack).
     crate::helpers::on_fresh_stack(|| {
         stacker::maybe_grow(ANALYSIS_STACK / 2, ANALYSIS_STACK, || {
-            analyze_on_stack(source, settings, context, workspace, queries)
+            analyze_on_stack(source, settings, context, workspace, pending)
         })
     })
 }
@@ -205,7 +209,7 @@ fn analyze_on_stack<'w>(
     settings: &Settings,
     context: &FileContext,
     workspace: &mut WorkspaceFor<'w>,
-    queries: &std::cell::RefCell<Vec<WorkspaceQuery>>,
+    pending: Option<&mut Vec<Pending>>,
 ) -> Vec<Diagnostic> {
     let parsed = ruff_python_parser::parse_unchecked(source, ParseOptions::from(Mode::Module));
     let mut diagnostics: Vec<Diagnostic> = parsed
@@ -262,6 +266,9 @@ fn analyze_on_stack<'w>(
     let mut checker =
         Checker::with_semantic(source, suite, tokens, &line_index, settings, semantic)
             .in_workspace(context.module, &workspace);
+    if pending.is_some() {
+        checker = checker.deferring_workspace();
+    }
     // Only the rules whose words occur in the text can find anything (see `triggers`).
     for rule in triggered.rules.iter() {
         // A bug in one rule must cost that rule's findings on this file, not the process.
@@ -281,16 +288,20 @@ fn analyze_on_stack<'w>(
             ));
         }
     }
-    *queries.borrow_mut() = checker.take_workspace_queries();
+    let mut undecided = checker.take_pending();
     let found = checker.into_diagnostics();
     // Suppression comments matter only to a file with findings.
-    if !found.is_empty() {
+    if !found.is_empty() || !undecided.is_empty() {
         let suppressions = Suppressions::from_tokens(source, tokens, line_index.get());
         diagnostics.extend(
             found
                 .into_iter()
                 .filter(|d| !suppressions.is_suppressed(d, line_index.get())),
         );
+        undecided.retain(|p| !suppressions.is_suppressed(&p.diagnostic, line_index.get()));
+    }
+    if let Some(pending) = pending {
+        *pending = undecided;
     }
     diagnostics.sort_by(|a, b| {
         (a.range.start(), a.kind, a.range.end()).cmp(&(b.range.start(), b.kind, b.range.end()))

@@ -184,18 +184,6 @@ impl Rule {
         format!("{DOCS_BASE_URL}{}.md", self.code())
     }
 
-    /// Rules whose findings depend on other modules' facts (`checker.workspace`): a checker of
-    /// many files runs them once every file's facts are known, the others in the same pass that
-    /// extracts the facts.
-    pub fn needs_workspace(self) -> bool {
-        matches!(
-            self,
-            Rule::UnboundedModuleCache
-                | Rule::SlotsWithoutWeakref
-                | Rule::ResourceOwnerWithoutClose
-        )
-    }
-
     pub fn from_code(code: &str) -> Option<Rule> {
         Rule::ALL
             .iter()

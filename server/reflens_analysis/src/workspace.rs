@@ -22,6 +22,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::checker::Semantic;
+use crate::diagnostic::Diagnostic;
 use crate::helpers::{deep, first_parameter, last_segment};
 
 /// What one module tells the rest of the workspace.
@@ -188,93 +189,41 @@ impl WorkspaceFacts {
     }
 }
 
-/// A question a rule asked of the workspace's facts, with the answer it got.
+/// What must hold of the workspace's facts for a finding to stand (see [`Pending`]).
+pub type WorkspaceCondition = Box<dyn Fn(&WorkspaceFacts) -> bool + Send + Sync>;
+
+/// A finding that depends on other modules' facts, not decided yet.
 ///
-/// A checker of many files first analyses each file with only its own facts; the rules that
-/// [need the workspace](crate::Rule::needs_workspace) must then run again with every module's
-/// facts, unless every question they asked gets the same answer from the whole workspace. Rules
-/// are deterministic in the syntax tree and these answers, so the same answers mean they would
-/// ask the same questions again and report the same findings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorkspaceQuery {
-    WeaklyReferenced(String, bool),
-    ClassesNamed(String, Vec<ClassFacts>),
-    Shrunk(String, bool),
-    ClosesArgument(String, usize, bool),
-    /// A walk over every class: its answer is not kept, so it never holds for another workspace.
-    AllClasses,
+/// Rules read the workspace's facts only to decide, last, whether a finding stands: "unless
+/// another module clears this cache", "if some module weak-references this class". A checker
+/// of many files analyses each file before it knows the others' facts, so such a finding is
+/// kept with its condition (`Collected::pending`) and decided once every module's facts are
+/// merged; no file is parsed twice. With the workspace known (the language server, `--fix`),
+/// the condition is decided at once.
+pub struct Pending {
+    pub diagnostic: Diagnostic,
+    condition: WorkspaceCondition,
 }
 
-impl WorkspaceQuery {
-    /// Whether `workspace` gives the answer the rule got.
-    pub fn holds_in(&self, workspace: &WorkspaceFacts) -> bool {
-        match self {
-            WorkspaceQuery::WeaklyReferenced(class, answer) => {
-                workspace.is_weakly_referenced(class) == *answer
-            }
-            WorkspaceQuery::ClassesNamed(name, answer) => {
-                workspace.classes_named(name) == answer.as_slice()
-            }
-            WorkspaceQuery::Shrunk(qualified, answer) => workspace.is_shrunk(qualified) == *answer,
-            WorkspaceQuery::ClosesArgument(function, position, answer) => {
-                workspace.closes_argument(function, *position) == *answer
-            }
-            WorkspaceQuery::AllClasses => false,
+impl Pending {
+    pub(crate) fn new(diagnostic: Diagnostic, condition: WorkspaceCondition) -> Self {
+        Self {
+            diagnostic,
+            condition,
         }
     }
+
+    /// Whether the finding stands in `workspace`.
+    pub fn holds_in(&self, workspace: &WorkspaceFacts) -> bool {
+        (self.condition)(workspace)
+    }
 }
 
-/// The workspace's facts as a rule reads them (`Checker::workspace`): every question and its
-/// answer is logged (see [`WorkspaceQuery`]).
-pub struct WorkspaceReads<'c, 'a> {
-    pub(crate) facts: &'a WorkspaceFacts,
-    pub(crate) log: &'c std::cell::RefCell<Vec<WorkspaceQuery>>,
-}
-
-impl<'a> WorkspaceReads<'_, 'a> {
-    fn record(&self, query: WorkspaceQuery) {
-        self.log.borrow_mut().push(query);
-    }
-
-    /// Whether instances of a class of this name are weak-referenced anywhere.
-    pub fn is_weakly_referenced(&self, class: &str) -> bool {
-        let answer = self.facts.is_weakly_referenced(class);
-        self.record(WorkspaceQuery::WeaklyReferenced(class.to_owned(), answer));
-        answer
-    }
-
-    /// The classes of this name anywhere in the workspace.
-    pub fn classes_named(&self, name: &str) -> &'a [ClassFacts] {
-        let answer = self.facts.classes_named(name);
-        self.record(WorkspaceQuery::ClassesNamed(
-            name.to_owned(),
-            answer.to_vec(),
-        ));
-        answer
-    }
-
-    /// Every class of the workspace (to find a class's subclasses by their bases).
-    pub fn all_classes(&self) -> impl Iterator<Item = &'a ClassFacts> + use<'a> {
-        self.record(WorkspaceQuery::AllClasses);
-        self.facts.all_classes()
-    }
-
-    /// Whether some module shrinks the module-level container `pkg.mod.name`.
-    pub fn is_shrunk(&self, qualified: &str) -> bool {
-        let answer = self.facts.is_shrunk(qualified);
-        self.record(WorkspaceQuery::Shrunk(qualified.to_owned(), answer));
-        answer
-    }
-
-    /// Whether the function `pkg.mod.func` takes ownership of its parameter at `position`.
-    pub fn closes_argument(&self, function: &str, position: usize) -> bool {
-        let answer = self.facts.closes_argument(function, position);
-        self.record(WorkspaceQuery::ClosesArgument(
-            function.to_owned(),
-            position,
-            answer,
-        ));
-        answer
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("diagnostic", &self.diagnostic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -957,22 +906,15 @@ class Owner:
         );
     }
 
-    /// The questions a file's rules ask of the workspace hold in a workspace that answers them
-    /// the same way, where the findings are the same, and not in one that answers otherwise,
-    /// where they differ: what lets `reflens check` skip running those rules again.
+    /// A finding that depends on other modules' facts is decided by the whole workspace's:
+    /// `reflens check` analyses each file once, before it knows them all.
     #[test]
-    fn workspace_queries_tell_when_findings_may_change() {
+    fn pending_findings_are_decided_by_the_workspace() {
         let nodes = "class Node:\n    __slots__ = ('parent',)\n";
         let settings = crate::Settings::default();
         let collected = crate::analyze_collecting(nodes, &settings, "pkg.nodes", false);
         assert!(collected.diagnostics.is_empty());
-        assert!(
-            collected
-                .workspace_queries
-                .contains(&WorkspaceQuery::WeaklyReferenced("Node".to_owned(), false)),
-            "{:?}",
-            collected.workspace_queries
-        );
+        assert_eq!(collected.pending.len(), 1, "{:?}", collected.pending);
         let findings_in = |workspace: &WorkspaceFacts| {
             let context = crate::FileContext {
                 module: "pkg.nodes",
@@ -981,34 +923,36 @@ class Owner:
             };
             crate::analyze_in(nodes, &settings, &context)
         };
+        let holds_in = |workspace: &WorkspaceFacts| {
+            collected
+                .pending
+                .iter()
+                .filter(|pending| pending.holds_in(workspace))
+                .map(|pending| pending.diagnostic.clone())
+                .collect::<Vec<_>>()
+        };
 
+        // Alone, or with a module that keeps strong references: no finding.
+        assert!(holds_in(&WorkspaceFacts::from_modules([&collected.facts])).is_empty());
         let strong = extract(
             "from pkg.nodes import Node\nkeep = [Node()]\n",
             "pkg.b",
             false,
         );
         let same = WorkspaceFacts::from_modules([&collected.facts, &strong]);
-        assert!(
-            collected
-                .workspace_queries
-                .iter()
-                .all(|q| q.holds_in(&same))
-        );
+        assert!(holds_in(&same).is_empty());
         assert!(findings_in(&same).is_empty());
 
+        // With a module that weak-references a `Node`: the finding, as an analysis that knew
+        // the workspace from the start reports it.
         let weak = extract(
             "import weakref\nfrom pkg.nodes import Node\nr = weakref.ref(Node())\n",
             "pkg.c",
             false,
         );
         let other = WorkspaceFacts::from_modules([&collected.facts, &weak]);
-        assert!(
-            !collected
-                .workspace_queries
-                .iter()
-                .all(|q| q.holds_in(&other))
-        );
-        assert_eq!(findings_in(&other).len(), 1);
+        assert_eq!(holds_in(&other).len(), 1);
+        assert_eq!(holds_in(&other), findings_in(&other));
     }
 
     /// Calls that give facts through an alias (no method name spelled) or written with

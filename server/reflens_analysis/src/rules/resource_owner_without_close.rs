@@ -11,7 +11,7 @@ use crate::rules::unclosed_resource::{
     constructor_last_segments, resource_created_by, spells_constructor,
 };
 use crate::triggers::Triggers;
-use crate::workspace::is_release_method;
+use crate::workspace::{WorkspaceFacts, is_release_method};
 
 declare_rule! {
     /// ## What it finds
@@ -184,12 +184,17 @@ pub(crate) fn check(checker: &mut Checker) {
                 return;
             }
         }
-        if let Some(diagnostic) = check_class(checker, class) {
-            found.push(diagnostic);
+        if let Some(finding) = check_class(checker, class) {
+            found.push(finding);
         }
     });
-    for diagnostic in found {
-        checker.report(diagnostic);
+    // Last: unless a base class of another module may release what the class holds.
+    for (diagnostic, outside) in found {
+        checker.report_if_workspace(diagnostic, move |workspace| {
+            outside
+                .iter()
+                .all(|(name, depth)| workspace_class_without_release(workspace, name, *depth))
+        });
     }
 }
 
@@ -205,7 +210,12 @@ struct Held<'a> {
     always: bool,
 }
 
-fn check_class<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Option<Diagnostic> {
+/// A finding for `class`, with the classes of other modules (by name, with their depth) that
+/// must each be known to define no release method for it to stand.
+fn check_class<'a>(
+    checker: &Checker<'a>,
+    class: &'a ast::StmtClassDef,
+) -> Option<(Diagnostic, Vec<(String, usize)>)> {
     // A mixin's release comes from the classes it is mixed into.
     if class.name.as_str().ends_with("Mixin") || class.name.as_str().ends_with("Mixin_") {
         return None;
@@ -237,9 +247,8 @@ fn check_class<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Optio
         })
         .collect();
     let first = unreleased.first()?;
-    // Last: this reads other modules' facts (a base class's), which makes a checker of many
-    // files analyse this one again once it knows them all.
-    if !bases_without_release(checker, class.bases(), 0) {
+    let mut outside = Vec::new();
+    if !bases_without_release(checker, class.bases(), 0, &mut outside) {
         return None;
     }
     let others: Vec<String> = unreleased[1..]
@@ -276,10 +285,11 @@ fn check_class<'a>(checker: &Checker<'a>, class: &'a ast::StmtClassDef) -> Optio
             ),
         );
     }
-    Some(match close_fix(checker, class, &unreleased) {
+    let diagnostic = match close_fix(checker, class, &unreleased) {
         Ok(fix) => diagnostic.with_fix(fix),
         Err(reason) => diagnostic.with_note(reason),
-    })
+    };
+    Some((diagnostic, outside))
 }
 
 /// Whether the class body defines (or assigns) something that may release what it holds.
@@ -346,9 +356,16 @@ fn uses_finalize(checker: &Checker, class: &ast::StmtClassDef) -> bool {
     finder.found
 }
 
-/// Whether none of `bases` can provide a release method: each is a plain base, or a class (of
-/// this module or of the workspace) that defines none and whose own bases cannot either.
-fn bases_without_release(checker: &Checker, bases: &[Expr], depth: usize) -> bool {
+/// Whether none of `bases` can provide a release method, as far as this module knows: each is
+/// a plain base, or a class of this module that defines none and whose own bases cannot either,
+/// or a class of another module, by name, which is added to `outside` (with its depth) for
+/// [`workspace_class_without_release`] to decide once the workspace is known.
+fn bases_without_release(
+    checker: &Checker,
+    bases: &[Expr],
+    depth: usize,
+    outside: &mut Vec<(String, usize)>,
+) -> bool {
     if depth > 8 {
         return false;
     }
@@ -368,7 +385,7 @@ fn bases_without_release(checker: &Checker, bases: &[Expr], depth: usize) -> boo
                 return match bindings {
                     [Stmt::ClassDef(def)] => {
                         !defines_release(&def.body)
-                            && bases_without_release(checker, def.bases(), depth + 1)
+                            && bases_without_release(checker, def.bases(), depth + 1, outside)
                     }
                     _ => false,
                 };
@@ -380,15 +397,18 @@ fn bases_without_release(checker: &Checker, bases: &[Expr], depth: usize) -> boo
             Expr::Attribute(attr) => attr.attr.as_str(),
             _ => return false,
         };
-        workspace_class_without_release(checker, last, depth + 1)
+        outside.push((last.to_owned(), depth + 1));
+        true
     })
 }
 
-fn workspace_class_without_release(checker: &Checker, name: &str, depth: usize) -> bool {
+/// Whether the workspace has classes of this name and none of them (nor their bases, by name)
+/// defines a release method.
+fn workspace_class_without_release(workspace: &WorkspaceFacts, name: &str, depth: usize) -> bool {
     if depth > 8 {
         return false;
     }
-    let classes = checker.workspace().classes_named(name);
+    let classes = workspace.classes_named(name);
     if classes.is_empty() {
         return false;
     }
@@ -400,7 +420,7 @@ fn workspace_class_without_release(checker: &Checker, name: &str, depth: usize) 
                     return true;
                 }
                 let last = base.rsplit('.').next().unwrap_or_default();
-                last != name && workspace_class_without_release(checker, last, depth + 1)
+                last != name && workspace_class_without_release(workspace, last, depth + 1)
             })
     })
 }

@@ -7,6 +7,7 @@ use crate::declare_rule;
 use crate::diagnostic::{Diagnostic, Edit, Fix};
 use crate::registry::Rule;
 use crate::triggers::Triggers;
+use crate::workspace::WorkspaceFacts;
 
 declare_rule! {
     /// ## What it finds
@@ -77,55 +78,70 @@ pub(crate) const TRIGGERS: Triggers = Triggers::AnyOf(&["__slots__"]);
 pub(crate) fn check(checker: &mut Checker) {
     let mut found = Vec::new();
     checker.walk_classes(&mut |class| {
-        if let Some(diagnostic) = check_class(checker, class) {
-            found.push(diagnostic);
+        if let Some(finding) = check_class(checker, class) {
+            found.push(finding);
         }
     });
-    for diagnostic in found {
-        checker.report(diagnostic);
+    for (diagnostic, class, bases) in found {
+        checker.report_if_workspace(diagnostic, move |workspace| {
+            weakly_referenced_without_weakref(workspace, &class, &bases)
+        });
     }
 }
 
-fn check_class(checker: &Checker, class: &ast::StmtClassDef) -> Option<Diagnostic> {
+/// A finding for `class` if the workspace's facts agree: with the class's name and the names
+/// of its bases that only the workspace can tell about.
+fn check_class(
+    checker: &Checker,
+    class: &ast::StmtClassDef,
+) -> Option<(Diagnostic, String, Vec<String>)> {
     let name = class.name.as_str();
     let (target, value) = slots_assignment(class)?;
     let slots = crate::workspace::literal_strings(value)?;
     if slots.iter().any(|slot| slot == "__weakref__") {
         return None;
     }
-    if !checker.workspace().is_weakly_referenced(name) {
-        return None;
-    }
-    // Every base must be known to lack `__weakref__`.
+    // Every base must be known to lack `__weakref__`: some are known here.
+    let mut named_bases = Vec::new();
     for base in class.bases() {
-        if base_weakref(checker, base) != Weakref::Lacks {
-            return None;
+        match local_base(checker, base) {
+            LocalBase::Known(Weakref::Lacks) => {}
+            LocalBase::Known(_) => return None,
+            LocalBase::Named(name) => named_bases.push(name.to_owned()),
         }
-    }
-    // Another class of this name (in another module) that has `__weakref__` may be the one
-    // that is weak-referenced.
-    if checker.workspace().classes_named(name).iter().any(|other| {
-        other
-            .slots
-            .as_ref()
-            .is_none_or(|s| s.iter().any(|n| n == "__weakref__"))
-    }) {
-        return None;
-    }
-    // The weak references may be to instances of a subclass that has `__weakref__`.
-    if has_weakref_subclass(checker, name, 0) {
-        return None;
     }
     let message = format!(
         "`{name}` defines `__slots__` without `'__weakref__'`, yet its instances are weak-referenced: `weakref.ref()` on one raises `TypeError`, and the usual workaround (a strong reference in a cache or registry) keeps every `{name}` alive"
     );
     let diagnostic = Diagnostic::new(Rule::SlotsWithoutWeakref, target.range(), message);
-    Some(match fix(checker, value) {
+    let diagnostic = match fix(checker, value) {
         Some(fix) => diagnostic.with_fix(fix),
         None => diagnostic.with_note(
             "No automatic fix: `__slots__` is not written as a tuple, list, set or string literal.",
         ),
-    })
+    };
+    Some((diagnostic, name.to_owned(), named_bases))
+}
+
+/// The workspace's part of the test: instances of a class of this name are weak-referenced,
+/// its bases (by name) all lack `__weakref__`, and no other class of this name, nor a subclass,
+/// has it (the weak references may be to one of those).
+fn weakly_referenced_without_weakref(
+    workspace: &WorkspaceFacts,
+    name: &str,
+    named_bases: &[String],
+) -> bool {
+    workspace.is_weakly_referenced(name)
+        && named_bases.iter().all(|base| {
+            named_base_weakref(workspace, base, 0, &mut FxHashMap::default()) == Weakref::Lacks
+        })
+        && !workspace.classes_named(name).iter().any(|other| {
+            other
+                .slots
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|n| n == "__weakref__"))
+        })
+        && !has_weakref_subclass(workspace, name, 0)
 }
 
 /// The `__slots__ = ...` statement of a class body: its target and value.
@@ -159,7 +175,14 @@ enum Weakref {
     Unknown,
 }
 
-fn base_weakref<'w>(checker: &Checker<'w>, base: &'w Expr) -> Weakref {
+/// What this module tells about a base class.
+enum LocalBase<'a> {
+    Known(Weakref),
+    /// A class by name, for the workspace's facts to tell.
+    Named(&'a str),
+}
+
+fn local_base<'a>(checker: &Checker<'a>, base: &'a Expr) -> LocalBase<'a> {
     // `Generic[T]`, `Protocol[T]`.
     let base = match base {
         Expr::Subscript(subscript) => &*subscript.value,
@@ -168,14 +191,13 @@ fn base_weakref<'w>(checker: &Checker<'w>, base: &'w Expr) -> Weakref {
     if let Some(qualified) = checker.semantic.qualified_name(base)
         && let Some(known) = known_base(&qualified)
     {
-        return known;
+        return LocalBase::Known(known);
     }
-    let name = match base {
-        Expr::Name(name) => name.id.as_str(),
-        Expr::Attribute(attr) => attr.attr.as_str(),
-        _ => return Weakref::Unknown,
-    };
-    named_base_weakref(checker, name, 0, &mut FxHashMap::default())
+    match base {
+        Expr::Name(name) => LocalBase::Named(name.id.as_str()),
+        Expr::Attribute(attr) => LocalBase::Named(attr.attr.as_str()),
+        _ => LocalBase::Known(Weakref::Unknown),
+    }
 }
 
 /// Bases whose instances have no `__weakref__` (and whose subclasses may add one).
@@ -199,7 +221,7 @@ fn known_base(qualified: &str) -> Option<Weakref> {
 /// `memo` keeps the verdicts already reached: classes sharing a name (`class A(A)` redefined
 /// in a test module) would otherwise make the walk exponential in `MAX_DEPTH`.
 fn named_base_weakref<'w>(
-    checker: &Checker<'w>,
+    workspace: &'w WorkspaceFacts,
     name: &'w str,
     depth: usize,
     memo: &mut FxHashMap<(&'w str, usize), Weakref>,
@@ -213,19 +235,19 @@ fn named_base_weakref<'w>(
     if let Some(verdict) = memo.get(&(name, depth)) {
         return *verdict;
     }
-    let verdict = named_base_weakref_uncached(checker, name, depth, memo);
+    let verdict = named_base_weakref_uncached(workspace, name, depth, memo);
     memo.insert((name, depth), verdict);
     verdict
 }
 
 fn named_base_weakref_uncached<'w>(
-    checker: &Checker<'w>,
+    workspace: &'w WorkspaceFacts,
     name: &'w str,
     depth: usize,
     memo: &mut FxHashMap<(&'w str, usize), Weakref>,
 ) -> Weakref {
     let short = name.rsplit('.').next().unwrap_or(name);
-    let classes = checker.workspace().classes_named(short);
+    let classes = workspace.classes_named(short);
     if classes.is_empty() {
         return Weakref::Unknown;
     }
@@ -238,7 +260,7 @@ fn named_base_weakref_uncached<'w>(
             Some(_) => class
                 .bases
                 .iter()
-                .map(|base| named_base_weakref(checker, base, depth + 1, memo))
+                .map(|base| named_base_weakref(workspace, base, depth + 1, memo))
                 .find(|verdict| *verdict != Weakref::Lacks)
                 .unwrap_or(Weakref::Lacks),
         };
@@ -250,11 +272,11 @@ fn named_base_weakref_uncached<'w>(
 }
 
 /// Whether a class of the workspace derives from `name` (at any depth) and has `__weakref__`.
-fn has_weakref_subclass(checker: &Checker, name: &str, depth: usize) -> bool {
+fn has_weakref_subclass(workspace: &WorkspaceFacts, name: &str, depth: usize) -> bool {
     if depth > MAX_DEPTH {
         return true;
     }
-    checker.workspace().all_classes().any(|class| {
+    workspace.all_classes().any(|class| {
         class
             .bases
             .iter()
@@ -264,7 +286,7 @@ fn has_weakref_subclass(checker: &Checker, name: &str, depth: usize) -> bool {
                 .slots
                 .as_ref()
                 .is_none_or(|slots| slots.iter().any(|s| s == "__weakref__"))
-                || has_weakref_subclass(checker, &class.name, depth + 1))
+                || has_weakref_subclass(workspace, &class.name, depth + 1))
     })
 }
 

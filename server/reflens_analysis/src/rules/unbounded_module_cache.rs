@@ -186,18 +186,14 @@ pub(crate) fn check(checker: &mut Checker) {
         if facts.safe || facts.growth.is_empty() {
             continue;
         }
-        // Last: another module may clear it. Reading other modules' facts makes a checker of
-        // many files analyse this one again once it knows them all, so only for findings.
-        if checker
-            .workspace()
-            .is_shrunk(&format!("{}.{}", checker.module, name.id))
-        {
-            continue;
-        }
-        found.push(diagnostic(checker, name, value, kind, facts));
+        let qualified = format!("{}.{}", checker.module, name.id);
+        found.push((diagnostic(checker, name, value, kind, facts), qualified));
     }
-    for diagnostic in found {
-        checker.report(diagnostic);
+    // Last: unless another module clears it.
+    for (diagnostic, qualified) in found {
+        checker.report_if_workspace(diagnostic, move |workspace| {
+            !workspace.is_shrunk(&qualified)
+        });
     }
 }
 
