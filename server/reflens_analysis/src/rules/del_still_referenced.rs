@@ -1,4 +1,3 @@
-use ruff_python_ast::statement_visitor::{self, StatementVisitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 
@@ -161,22 +160,10 @@ pub(crate) const TRIGGERS: Triggers =
 
 pub(crate) fn check(checker: &mut Checker) {
     let mut diagnostics = Vec::new();
-    // The module, then every function, each on its own.
+    // The module, then every function (from the index `Semantic` built), each on its own.
     check_scope(checker, checker.suite, &mut diagnostics);
-    // Statements only: expressions hold no statements (and can nest thousands deep).
-    struct Functions<'a>(Vec<&'a [Stmt]>);
-    impl<'a> StatementVisitor<'a> for Functions<'a> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            if let Stmt::FunctionDef(def) = stmt {
-                self.0.push(&def.body);
-            }
-            deep(|| statement_visitor::walk_stmt(self, stmt));
-        }
-    }
-    let mut functions = Functions(Vec::new());
-    StatementVisitor::visit_body(&mut functions, checker.suite);
-    for body in functions.0 {
-        check_scope(checker, body, &mut diagnostics);
+    for def in checker.semantic.functions() {
+        check_scope(checker, &def.body, &mut diagnostics);
     }
     for diagnostic in diagnostics {
         checker.report(diagnostic);

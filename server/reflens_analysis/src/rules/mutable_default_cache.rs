@@ -171,31 +171,13 @@ fn any_lambda_with_default(tokens: &[Token]) -> bool {
 }
 
 fn any_def_with_mutable_default(checker: &Checker) -> bool {
-    struct Defs<'c, 'a> {
-        checker: &'c Checker<'a>,
-        found: bool,
-    }
-    impl<'a> ruff_python_ast::statement_visitor::StatementVisitor<'a> for Defs<'_, 'a> {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            if self.found {
-                return;
-            }
-            if let Stmt::FunctionDef(def) = stmt {
-                self.found = def
-                    .parameters
-                    .iter_non_variadic_params()
-                    .filter_map(|p| p.default.as_deref())
-                    .any(|default| mutable_kind(self.checker, default).is_some());
-            }
-            deep(|| ruff_python_ast::statement_visitor::walk_stmt(self, stmt));
-        }
-    }
-    let mut defs = Defs {
-        checker,
-        found: false,
-    };
-    ruff_python_ast::statement_visitor::StatementVisitor::visit_body(&mut defs, checker.suite);
-    defs.found
+    // Every `def` of the file, from the index `Semantic` built (no walk).
+    checker.semantic.functions().iter().any(|def| {
+        def.parameters
+            .iter_non_variadic_params()
+            .filter_map(|p| p.default.as_deref())
+            .any(|default| mutable_kind(checker, default).is_some())
+    })
 }
 
 /// What kind of container a default creates; it decides which operations add to it.
