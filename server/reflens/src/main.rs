@@ -152,11 +152,11 @@ fn main() -> ExitCode {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
     }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Check(_)) {
+        disable_transparent_huge_pages();
+    }
     match cli.command {
-        Command::Check(args) => match {
-            disable_transparent_huge_pages();
-            check::run(&args)
-        } {
+        Command::Check(args) => match check::run(&args) {
             Ok(status) => status,
             Err(err) => {
                 let _ = writeln!(std::io::stderr(), "reflens: error: {err:#}");
