@@ -8,7 +8,7 @@ Each run is one child process started with subprocess.Popen and reaped with os.w
 gives that child's own resource usage: wall time (time.perf_counter around start and reap),
 CPU time (user + system) and peak resident set size. The tools alternate run by run
 (reflens, ruff, reflens, ruff, ...) after one warm-up round, so a change in the machine's load
-hits both alike. Output goes to /dev/null; the findings are counted in one extra run that is
+hits both alike; the order rotates each round, so no tool always runs right after the same one. Output goes to /dev/null; the findings are counted in one extra run that is
 not timed.
 """
 
@@ -307,7 +307,7 @@ def markdown(result: dict) -> str:
         f"- load average (1/5/15 min): before {fmt_load(m['loadavg_before'])}, "
         f"after {fmt_load(m['loadavg_after'])}; {fmt_other(m['other_processes_during_timing'], m['cpu_count'])}",
         f"- peak RSS floor (`true` started the same way): {m['rss_floor_mib']:.1f} MiB",
-        f"- {result['rounds']} timed rounds after {result['warmup']} warm-up round(s), tools alternating; "
+        f"- {result['rounds']} timed rounds after {result['warmup']} warm-up round(s), tools alternating in a rotating order; "
         "medians unless noted",
         "",
         "| tool | median wall (s) | min wall (s) | max wall (s) | median CPU user+sys (s) "
@@ -435,7 +435,12 @@ def main(argv: list[str]) -> int:
             stat_before = cpu_stat()
         what = f"round {round_no - args.warmup + 1}/{args.rounds}" if timed else f"warm-up {round_no + 1}"
         print(f"bench: {what}", file=sys.stderr)
-        for tool in tools.values():
+        # The order rotates each round: a tool run right after `ruff --select ALL` (2 s on both
+        # cores, 350 MiB freed at its exit) is slowed, and always the same tool paying for it
+        # would bias the ratios.
+        order = list(tools.values())
+        shift = round_no % len(order)
+        for tool in order[shift:] + order[:shift]:
             sample = timed_run(tool["command"], tree)
             if timed:
                 tool.setdefault("samples", []).append(sample)
