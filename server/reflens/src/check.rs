@@ -332,10 +332,7 @@ fn decide_pending(pass: FirstPass, workspace: &WorkspaceFacts) -> FileResult {
                 .filter(|pending| pending.holds_in(workspace))
                 .map(|pending| pending.diagnostic),
         );
-        result.diagnostics.sort_by(|a, b| {
-            (a.range.start(), a.kind, a.range.end()).cmp(&(b.range.start(), b.kind, b.range.end()))
-        });
-        result.diagnostics.dedup();
+        reflens_analysis::sort_diagnostics(&mut result.diagnostics);
     }
     if !result.diagnostics.is_empty()
         && let Some(text) = pass.text

@@ -152,10 +152,10 @@ pub fn analyze_collecting(
         source,
         settings,
         &context,
+        // Findings that read the workspace's facts are kept pending, so the rules read none.
         &mut |own| {
-            let merged = Arc::new(WorkspaceFacts::from_modules([&own]));
             facts = Some(own);
-            Facts::Shared(merged)
+            Facts::Borrowed(WorkspaceFacts::empty())
         },
         Some(&mut pending),
     );
@@ -303,11 +303,16 @@ fn analyze_on_stack<'w>(
     if let Some(pending) = pending {
         *pending = undecided;
     }
+    sort_diagnostics(&mut diagnostics);
+    diagnostics
+}
+
+/// Puts diagnostics in the order analyses return them (by position) and drops duplicates.
+pub fn sort_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by(|a, b| {
         (a.range.start(), a.kind, a.range.end()).cmp(&(b.range.start(), b.kind, b.range.end()))
     });
     diagnostics.dedup();
-    diagnostics
 }
 
 /// Whether a name token is written with a letter outside ASCII.
